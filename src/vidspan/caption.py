@@ -1,0 +1,109 @@
+"""``caption(video)``: a scene paragraph and a timeline of events with second-precise spans."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from vidspan.parse import parse_caption
+from vidspan.timeline import WindowEvents, merge_windows, text_similarity
+from vidspan.types import Caption, Event
+from vidspan.video import SamplingConfig
+from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, load_model, sampling_for
+
+logger = logging.getLogger(__name__)
+
+
+def caption(
+    video: VideoLike,
+    model: ModelLike | None = None,
+    *,
+    sampling: SamplingConfig | None = None,
+    fps: float | None = None,
+    min_frames: int | None = None,
+    max_frames: int | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    window_seconds: float | None = None,
+    overlap_seconds: float | None = None,
+    prompt: str | None = None,
+    max_new_tokens: int | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+    **model_options: Any,
+) -> Caption:
+    """Describe a video: a scene paragraph plus timed events, in source seconds.
+
+    Args:
+        video: Path of a video file.
+        model: Model name, alias, hub id, checkpoint directory, or a loaded :class:`VideoModel`
+            (default ``marlin-2b``).
+        sampling: Frame sampling settings; the keyword overrides below win over it.
+        fps: Target sampling rate (default 2.0).
+        min_frames: Fewest frames per window (default 4).
+        max_frames: Most frames per window (default 240).
+        max_pixels: Per-frame pixel budget (default 200704).
+        min_pixels: Per-frame pixel floor (default 128 tokens).
+        window_seconds: Length of one model window (default ``max_frames / fps``); longer videos are split.
+        overlap_seconds: Overlap between neighbouring windows (default 10).
+        prompt: Replace the family's caption prompt (not advised for Marlin-2B).
+        max_new_tokens: Generation budget per window (default: the family's).
+        strict: Raise :class:`vidspan.errors.ParseError` when the model's text breaks the format.
+        progress: ``progress(done, total, message)`` callback.
+        **model_options: Passed to :func:`vidspan.get_model` when ``model`` is a name (``device``,
+            ``base_url``, ``family``...).
+
+    Returns:
+        A :class:`Caption`; ``caption.raw`` keeps the model text (one block per window).
+
+    Raises:
+        VideoError: the file cannot be read as a video.
+        ParseError: ``strict`` and the answer breaks the format.
+    """
+    started = time.perf_counter()
+    vm = load_model(model, **model_options)
+    settings = sampling_for(
+        vm, sampling, fps=fps, min_frames=min_frames, max_frames=max_frames, max_pixels=max_pixels,
+        min_pixels=min_pixels, window_seconds=window_seconds, overlap_seconds=overlap_seconds,
+    )
+    text = prompt if prompt is not None else vm.family.caption_prompt
+    budget = max_new_tokens or vm.family.caption_max_new_tokens
+    timings: dict[str, float] = {"load": time.perf_counter() - started}
+
+    per_window: list[WindowEvents] = []
+    scenes: list[str] = []
+    raws: list[str] = []
+    violations: list[str] = []
+    windows = []
+    for item in iter_window_clips(video, settings, progress=progress):
+        clip = item.clip
+        generation = vm.generate(clip, text, max_new_tokens=budget)
+        for stage, seconds in generation.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        t0 = time.perf_counter()
+        parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
+        timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
+        offset = clip.window.start
+        events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
+        per_window.append(WindowEvents(clip.window, events))
+        windows.append(clip.window)
+        if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
+            scenes.append(parsed.scene)
+        prefix = f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
+        violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
+        raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
+
+    timings.update({k: v for k, v in settings.timings.items()})
+    timings["total"] = time.perf_counter() - started
+    record = settings.to_dict() | vm.settings() | {"prompt": text, "max_new_tokens": budget}
+    return Caption(
+        scene="\n\n".join(scenes),
+        events=merge_windows(per_window),
+        raw="\n\n".join(raws),
+        model=vm.name,
+        violations=tuple(violations),
+        windows=tuple(windows),
+        settings=record,
+        timings=timings,
+    )

@@ -1,0 +1,1 @@
+"""The ``vidspan`` command-line interface."""

@@ -1,0 +1,171 @@
+"""``vidspan caption`` and ``vidspan find``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vidspan.types import Caption, Grounding
+
+F = Callable[..., Any]
+
+
+def format_seconds(seconds: float) -> str:
+    """``75.25`` → ``01:15.2``; hours are added when needed (``1:02:03.0``)."""
+    tenths = int(round(seconds * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    secs = rest / 10
+    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes:02d}:{secs:04.1f}"
+
+
+def model_options(f: F) -> F:
+    """Options shared by every command that runs a model."""
+    options = [
+        click.option("-m", "--model", envvar="VIDSPAN_MODEL", default="marlin-2b", show_default=True,
+                     help="Model name or alias (see 'vidspan models'), hub id, or checkpoint directory."),
+        click.option("--device", default=None, help="Device for local models: cpu, cuda, cuda:1 (default: cuda if available)."),
+        click.option("--dtype", default=None, help="Weights dtype for local models (default: bfloat16 on CUDA, float32 on CPU)."),
+        click.option("--base-url", envvar="VIDSPAN_BASE_URL", default=None,
+                     help="Use an OpenAI-compatible server (vLLM...) at this URL, e.g. http://localhost:8000/v1."),
+        click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url."),
+        click.option("--input-mode", type=click.Choice(["video", "frames", "images"]), default=None,
+                     help="How --base-url servers get the video: the file, JPEG frames with timestamps, or images."),
+        click.option("--family", default=None, help="Force the model family (marlin, qwen3.5, qwen3-vl, qwen2.5-vl, timelens)."),
+        click.option("--fps", type=float, default=None, help="Sampling rate in frames per second [default: 2.0]."),
+        click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4]."),
+        click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240]."),
+        click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704]."),
+        click.option("--window", "window_seconds", type=float, default=None,
+                     help="Seconds per model window for long videos [default: max-frames / fps]."),
+        click.option("--overlap", "overlap_seconds", type=float, default=None,
+                     help="Seconds of overlap between windows [default: 10]."),
+        click.option("--max-new-tokens", type=int, default=None, help="Generation budget (default: the model's)."),
+        click.option("--strict", is_flag=True, help="Fail when the model's answer breaks the expected format."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
+        click.option("--no-progress", is_flag=True, help="Do not print progress to stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+class ProgressPrinter:
+    """Progress with an ETA on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        eta = f", ETA {elapsed / done * (total - done):.0f} s" if 0 < done < total else ""
+        click.echo(f"[{done}/{total}] {message} ({elapsed:.1f} s elapsed{eta})", err=True)
+
+
+def _library_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "fps": params["fps"], "min_frames": params["min_frames"], "max_frames": params["max_frames"],
+        "max_pixels": params["max_pixels"], "window_seconds": params["window_seconds"],
+        "overlap_seconds": params["overlap_seconds"], "max_new_tokens": params["max_new_tokens"],
+        "strict": params["strict"], "progress": ProgressPrinter(not params["no_progress"]),
+    }
+    for key in ("device", "dtype", "base_url", "api_key", "input_mode", "family"):
+        if params.get(key) is not None:
+            kwargs[key] = params[key]
+    return kwargs
+
+
+def _check_video(video: str) -> None:
+    if not Path(video).exists():
+        raise click.ClickException(f"Cannot read video {video}: no such file.")
+
+
+@click.command("caption", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("video", type=click.Path(dir_okay=False))
+@model_options
+def caption_command(video: str, model: str, as_json: bool, **params: Any) -> None:
+    """Describe VIDEO: a scene paragraph and a timeline of events.
+
+    Example:
+
+        vidspan caption clip.mp4 --json
+    """
+    from vidspan.caption import caption
+
+    _check_video(video)
+    if not params["no_progress"]:
+        click.echo(f"Captioning {video} with {model}...", err=True)
+    result = caption(video, model, **_library_kwargs(params))
+    _warn(result.violations)
+    if as_json:
+        payload = {"video": video, "model": result.model} | result.to_dict()
+        payload |= {"format_ok": result.format_ok, "violations": list(result.violations),
+                    "windows": [w.to_tuple() for w in result.windows], "settings": result.settings}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(render_caption(result))
+
+
+def render_caption(result: Caption) -> str:
+    """Readable text for a caption."""
+    lines = [f"Scene: {result.scene or '(none)'}", "", "Events:"]
+    if not result.events:
+        lines.append("  (none)")
+    for event in result.events:
+        lines.append(f"  {format_seconds(event.start)} - {format_seconds(event.end)}  {event.description}")
+    return "\n".join(lines)
+
+
+@click.command("find", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("queries", nargs=-1, required=True)
+@model_options
+def find_command(video: str, queries: tuple[str, ...], model: str, as_json: bool, **params: Any) -> None:
+    """Find when each QUERY happens in VIDEO (several queries decode the video once).
+
+    Example:
+
+        vidspan find clip.mp4 "a person opens the door" "a car drives away"
+    """
+    from vidspan.find import find
+
+    _check_video(video)
+    if not params["no_progress"]:
+        click.echo(f"Searching {video} with {model}...", err=True)
+    results = find(video, list(queries), model, **_library_kwargs(params))
+    for r in results:
+        _warn(r.violations, prefix=f"{r.query!r}: ")
+    if as_json:
+        payload = [
+            {"query": r.query} | r.to_dict()
+            | {"score": r.score, "window": r.window.to_tuple() if r.window else None, "model": r.model}
+            for r in results
+        ]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False))
+        return
+    click.echo("\n".join(render_grounding(r) for r in results))
+    if all(r.span is None for r in results):
+        sys.exit(1)
+
+
+def render_grounding(result: Grounding) -> str:
+    """Readable text for one grounding answer."""
+    if result.span is None:
+        return f"{result.query}: not found (model said: {' '.join(result.raw.split())[:200]!r})"
+    s = result.span
+    score = f"  score {result.score:.2f}" if result.score is not None else ""
+    return f"{result.query}: {s.start:.1f} - {s.end:.1f} s  ({format_seconds(s.start)} - {format_seconds(s.end)}){score}"
+
+
+def _warn(violations: tuple[str, ...], prefix: str = "") -> None:
+    for v in violations:
+        click.echo(f"warning: {prefix}{v}", err=True)

@@ -1,0 +1,168 @@
+"""Running a model over the windows of a video: model resolution, sampling settings, decode prefetch.
+
+A video longer than one model window (by default what fits in 240 frames at 2 fps, 120 s) is split into
+overlapping windows. While the model answers about one window, the next one is decoded in a background
+thread, so generation does not wait on decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from vidspan.models.base import VideoModel
+from vidspan.models.registry import DEFAULT_MODEL, get_model
+from vidspan.types import Clip, Span
+from vidspan.video import SamplingConfig, open_video, plan_windows
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, message)``: called after each window (and once before the first)."""
+
+DEFAULT_OVERLAP_SECONDS = 10.0
+"""Default overlap between windows (a quarter of the window when windows are shorter than 40 s)."""
+
+VideoLike = str | PathLike[str]
+ModelLike = str | VideoModel
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Sampling and windowing settings of one call, recorded with its results."""
+
+    sampling: SamplingConfig
+    window_seconds: float
+    overlap_seconds: float
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for logs and JSON output."""
+        s = self.sampling
+        return {
+            "fps": s.fps,
+            "min_frames": s.min_frames,
+            "max_frames": s.max_frames,
+            "max_pixels": s.max_pixels,
+            "min_pixels": s.min_pixels,
+            "total_pixels": s.total_pixels,
+            "patch_factor": s.patch_factor,
+            "window_seconds": self.window_seconds,
+            "overlap_seconds": self.overlap_seconds,
+        }
+
+
+_model_cache: dict[tuple[Any, ...], VideoModel] = {}
+_model_cache_lock = threading.Lock()
+
+
+def load_model(model: ModelLike | None, **model_options: Any) -> VideoModel:
+    """A :class:`VideoModel` from a name (loaded once per process and reused) or an instance."""
+    if isinstance(model, VideoModel):
+        if model_options:
+            raise TypeError(
+                f"Invalid model options: {sorted(model_options)}. They only apply when the model is given by name."
+            )
+        return model
+    name = model or DEFAULT_MODEL
+    if not isinstance(name, str):
+        raise TypeError(f"Invalid model: {name!r}. It must be a model name, a checkpoint path or a VideoModel.")
+    key = (name, tuple(sorted((k, repr(v)) for k, v in model_options.items())))
+    with _model_cache_lock:
+        if key not in _model_cache:
+            _model_cache.clear()  # keep one model in memory at a time
+            _model_cache[key] = get_model(name, **model_options)
+        return _model_cache[key]
+
+
+def clear_model_cache() -> None:
+    """Forget models loaded by name (frees their memory once nothing else holds them)."""
+    with _model_cache_lock:
+        _model_cache.clear()
+
+
+def sampling_for(
+    model: VideoModel,
+    sampling: SamplingConfig | None = None,
+    *,
+    fps: float | None = None,
+    min_frames: int | None = None,
+    max_frames: int | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    window_seconds: float | None = None,
+    overlap_seconds: float | None = None,
+) -> RunSettings:
+    """Resolve sampling settings: explicit arguments over ``sampling`` over the defaults (Marlin's)."""
+    base = sampling or SamplingConfig(patch_factor=model.family.patch_factor)
+    if sampling is None or sampling.patch_factor != model.family.patch_factor:
+        base = replace(base, patch_factor=model.family.patch_factor)
+    overrides = {
+        k: v
+        for k, v in dict(
+            fps=fps, min_frames=min_frames, max_frames=max_frames, max_pixels=max_pixels, min_pixels=min_pixels
+        ).items()
+        if v is not None
+    }
+    config = replace(base, **overrides) if overrides else base
+    window = window_seconds if window_seconds is not None else config.max_frames / config.fps
+    overlap = min(DEFAULT_OVERLAP_SECONDS, window / 4) if overlap_seconds is None else overlap_seconds
+    if not window > 0:
+        raise ValueError(f"Invalid window_seconds: {window}. It must be > 0.")
+    if not 0 <= overlap < window:
+        raise ValueError(f"Invalid overlap_seconds: {overlap}. It must be >= 0 and < window_seconds ({window}).")
+    return RunSettings(config, float(window), float(overlap))
+
+
+@dataclass(frozen=True, slots=True)
+class WindowClip:
+    """One window's clip, with its position among all windows."""
+
+    index: int
+    total: int
+    clip: Clip
+
+
+def iter_window_clips(
+    video: VideoLike,
+    settings: RunSettings,
+    *,
+    progress: Progress | None = None,
+) -> Iterator[WindowClip]:
+    """Decode the windows of ``video`` one by one, prefetching the next while the caller works."""
+    path = Path(video)
+    started = time.perf_counter()
+    with open_video(path) as reader:
+        info = reader.info
+        windows = plan_windows(
+            info.duration_seconds,
+            window_seconds=settings.window_seconds,
+            overlap_seconds=settings.overlap_seconds,
+            start_seconds=info.start_seconds,
+        )
+        settings.timings["probe"] = time.perf_counter() - started
+        if progress:
+            progress(0, len(windows), f"{path.name}: {len(windows)} window(s) over {info.duration_seconds:.1f} s")
+
+        def decode(window: Span) -> tuple[Clip, float]:
+            t0 = time.perf_counter()
+            clip = reader.sample(settings.sampling, window=window)
+            return clip, time.perf_counter() - t0
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidspan-decode") as pool:
+            pending: Future[tuple[Clip, float]] = pool.submit(decode, windows[0])
+            for i in range(len(windows)):
+                clip, seconds = pending.result()
+                settings.timings["decode"] = settings.timings.get("decode", 0.0) + seconds
+                if i + 1 < len(windows):
+                    pending = pool.submit(decode, windows[i + 1])
+                yield WindowClip(i, len(windows), clip)
+                if progress:
+                    progress(i + 1, len(windows), f"window {i + 1}/{len(windows)} done")

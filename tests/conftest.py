@@ -1,0 +1,98 @@
+"""Test bootstrap: offline, isolated, no stray ERROR logs; the CPU torchvision shim before anything else."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["VIDSPAN_LOAD_PLUGINS"] = "0"
+
+if importlib.util.find_spec("torch") is not None:  # the shim must run before transformers' video processors
+    from vidspan.testing.cpu_torchvision import ensure_torchvision
+
+    ensure_torchvision()
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_VIDEOS = SHARED / "data" / "videos"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Every test gets its own vidspan user path; the HF cache points at an empty folder."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("VIDSPAN_USER_PATH", str(base / "vidspan"))
+    monkeypatch.setenv("HF_HOME", str(base / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(base / "hf" / "hub"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    """Models loaded by name are cached per process; tests must not see each other's."""
+    from vidspan.windows import clear_model_cache
+
+    clear_model_cache()
+    yield
+    clear_model_cache()
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(caplog):
+    """Fail any test during which vidspan logged at ERROR or above."""
+    caplog.set_level(logging.WARNING, logger="vidspan")
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("vidspan")]
+    assert not errors, f"vidspan logged errors: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The CC-BY sample clips in ../shared/data/videos (required)."""
+    assert SHARED_VIDEOS.is_dir(), f"missing shared test data at {SHARED_VIDEOS}"
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def tiny_build_seconds() -> dict[str, float]:
+    """Wall time each tiny model took to build (filled by ``tiny_model_dirs``)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory, tiny_build_seconds) -> dict[str, Path]:
+    """``{kind: directory}`` for qwen2_5_vl, qwen3_vl, qwen3_5 and marlin tiny random checkpoints, built once."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from vidspan.testing.tiny_models import KINDS, build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    dirs = {}
+    for kind in KINDS:
+        started = time.perf_counter()
+        dirs[kind] = build_tiny_model(kind, root / kind)
+        tiny_build_seconds[kind] = time.perf_counter() - started
+    return dirs
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Path:
+    """A 5-minute 160x90 10 fps clip (three model windows at the defaults).
+
+    ffmpeg -f lavfi -i testsrc2=size=160x90:duration=300:rate=10 -c:v libx264 -preset ultrafast -g 50 -pix_fmt yuv420p
+    """
+    out = tmp_path_factory.mktemp("clips") / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:duration=300:rate=10", "-c:v", "libx264",
+           "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", str(out))
+    return out

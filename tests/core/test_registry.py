@@ -1,0 +1,82 @@
+"""The model registry: names, aliases, local directories, did-you-mean, plugins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidspan.errors import ModelError, UnknownModelError
+from vidspan.models import families, get_model, list_models, register_plugin, resolve, unregister_plugin
+from vidspan.testing.mock import MockPlugin, MockVideoModel
+
+
+def test_builtin_models_and_aliases():
+    names = [m.name for m in list_models()]
+    assert names[0] == "marlin-2b"
+    assert {"qwen3-vl-8b", "qwen2.5-vl-7b", "timelens-8b", "qwen3.5-2b"} <= set(names)
+    assert resolve("marlin").checkpoint == "NemoStation/Marlin-2B"
+    assert resolve("MARLIN-2B").family is families.MARLIN
+    assert resolve("NemoStation/Marlin-2B").name == "marlin-2b"
+    assert resolve("timelens").family is families.TIMELENS
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(UnknownModelError, match=r"Unknown model 'qwen2-vl'\. Did you mean: qwen2\.5-vl-.*vidspan models"):
+        resolve("qwen2-vl")
+    with pytest.raises(UnknownModelError, match="Run 'vidspan models' to list all"):
+        resolve("zzzzzz")
+
+
+def test_hub_ids_map_to_families_by_name():
+    assert resolve("Qwen/Qwen3-VL-30B-A3B-Instruct").family is families.QWEN3_VL
+    assert resolve("someone/Qwen2.5-VL-7B-finetune").family is families.QWEN2_5_VL
+    assert resolve("someone/whatever", family="qwen3-vl").family is families.QWEN3_VL
+    with pytest.raises(UnknownModelError, match="Did you mean: qwen3-vl"):
+        resolve("x/y", family="qwen3vl")
+
+
+@pytest.mark.parametrize(
+    ("config", "family"),
+    [({"model_type": "qwen3_vl"}, families.QWEN3_VL), ({"model_type": "qwen2_5_vl"}, families.QWEN2_5_VL),
+     ({"model_type": "qwen3_5"}, families.QWEN3_5),
+     ({"model_type": "qwen3_5", "architectures": ["MarlinForConditionalGeneration"]}, families.MARLIN)],
+)
+def test_local_directories_by_config(tmp_path, config, family):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    spec = resolve(str(tmp_path))
+    assert spec.family is family
+    assert spec.checkpoint == str(tmp_path.resolve())
+
+
+def test_local_directory_errors(tmp_path):
+    with pytest.raises(ModelError, match="has no config.json"):
+        resolve(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    with pytest.raises(ModelError, match="model_type 'llava'. Supported model types: qwen2_5_vl, qwen3_5, qwen3_vl"):
+        resolve(str(tmp_path))
+
+
+def test_plugins_register_models_and_backends():
+    mock = MockVideoModel(name="mock-plugin")
+    plugin = MockPlugin(mock)
+    register_plugin(plugin)
+    try:
+        assert "mock-plugin" in [m.name for m in list_models()]
+        assert get_model("mock-plugin") is mock
+    finally:
+        unregister_plugin(plugin)
+    with pytest.raises(UnknownModelError):
+        resolve("mock-plugin")
+
+
+def test_unknown_backend_and_misplaced_base_url():
+    with pytest.raises(UnknownModelError, match="Unknown backend 'openia'. Did you mean: openai"):
+        get_model("marlin-2b", backend="openia")
+    with pytest.raises(ValueError, match="only used with the openai backend"):
+        get_model("marlin-2b", backend="transformers", base_url="http://127.0.0.1:1/v1")
+
+
+def test_served_model_with_unknown_family_asks_for_family():
+    with pytest.raises(UnknownModelError, match="Pass --family"):
+        get_model("my-served-model", base_url="http://127.0.0.1:1/v1")

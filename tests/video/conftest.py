@@ -1,0 +1,178 @@
+"""Clips for the video tests, generated once per session with the ffmpeg CLI into a temporary folder.
+
+Each fixture's docstring records the ffmpeg command that makes its clip. Clips are tiny and short so the
+whole ``tests/video`` run stays well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SHARED_CLIPS = {
+    # name: (frames, fps, duration seconds, width, height, frames sampled with Marlin's defaults)
+    "asl-eat.mkv": (47, 30.0, 1.566, 640, 480, 4),
+    "asl-walk.mkv": (89, 30.0, 2.966, 640, 480, 4),
+    "car-detection.mp4": (377, 12.5, 30.16, 768, 432, 60),
+    "bottle-detection.mp4": (1189, 29.83, 39.85, 640, 360, 78),
+    "one-by-one-person-detection.mp4": (1394, 10.0, 139.4, 768, 432, 240),
+}
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg CLI quietly; skip the test when ffmpeg is not installed."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("the ffmpeg CLI is needed to generate test clips")
+    subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder holding the generated clips."""
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def cfr_clip(clip_dir: Path) -> Path:
+    """6 s, 320x180, 30 fps H.264 with B-frames and a keyframe every second (180 frames).
+
+    ``ffmpeg -f lavfi -i testsrc2=size=320x180:duration=6:rate=30 -c:v libx264 -preset veryfast -g 30
+    -bf 3 -pix_fmt yuv420p cfr.mp4``
+    """
+    out = clip_dir / "cfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:duration=6:rate=30", "-c:v", "libx264",
+           "-preset", "veryfast", "-g", "30", "-bf", "3", "-pix_fmt", "yuv420p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def vfr_clip(clip_dir: Path) -> Path:
+    """10 s, 160x96: the first 5 s at 10 fps, the last 5 s at 30 fps (200 frames).
+
+    ``ffmpeg -f lavfi -i testsrc2=size=160x96:duration=10:rate=30
+    -vf "select='if(lt(t,5),not(mod(n,3)),1)'" -fps_mode vfr -c:v libx264 -pix_fmt yuv420p vfr.mp4``
+    """
+    out = clip_dir / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=10:rate=30",
+           "-vf", "select='if(lt(t,5),not(mod(n,3)),1)'", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def rotated_clip(clip_dir: Path, cfr_clip: Path) -> Path:
+    """``cfr.mp4`` stream-copied with a 90° (counterclockwise) display matrix.
+
+    FFmpeg >= 6: ``ffmpeg -display_rotation 90 -i cfr.mp4 -c copy rotated.mp4`` (an input option);
+    FFmpeg 5.1, which lacks it: ``ffmpeg -i cfr.mp4 -c copy -metadata:s:v:0 rotate=90 rotated.mp4``.
+    """
+    out = clip_dir / "rotated.mp4"
+    try:
+        ffmpeg("-display_rotation", "90", "-i", str(cfr_clip), "-c", "copy", str(out))
+    except subprocess.CalledProcessError:
+        ffmpeg("-i", str(cfr_clip), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def one_second_clip(clip_dir: Path) -> Path:
+    """1 s, 128x96, 30 fps (30 frames).
+
+    ``ffmpeg -f lavfi -i testsrc2=size=128x96:duration=1:rate=30 -c:v libx264 -pix_fmt yuv420p one.mp4``
+    """
+    out = clip_dir / "one.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:duration=1:rate=30", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def odd_size_clip(clip_dir: Path) -> Path:
+    """2 s, 333x197 (odd sides need 4:4:4 for H.264), 15 fps, Matroska.
+
+    ``ffmpeg -f lavfi -i testsrc2=size=333x197:duration=2:rate=15 -c:v libx264 -pix_fmt yuv444p odd.mkv``
+    """
+    out = clip_dir / "odd.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=333x197:duration=2:rate=15", "-c:v", "libx264",
+           "-pix_fmt", "yuv444p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def truncated_mp4(clip_dir: Path, cfr_clip: Path) -> Path:
+    """``cfr.mp4`` (index at the end) cut in half: ``head -c $((size / 2)) cfr.mp4 > cut.mp4``."""
+    return _cut_in_half(cfr_clip, clip_dir / "cut.mp4")
+
+
+@pytest.fixture(scope="session")
+def truncated_faststart_mp4(clip_dir: Path) -> Path:
+    """An MP4 with its index first, cut in half, so the index lists frames whose data is missing.
+
+    ``ffmpeg -f lavfi -i testsrc2=size=160x96:duration=4:rate=10 -c:v libx264 -pix_fmt yuv420p
+    -movflags +faststart fast.mp4; head -c $((size / 2)) fast.mp4 > cut_fast.mp4``
+    """
+    src = clip_dir / "fast.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=4:rate=10", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(src))
+    return _cut_in_half(src, clip_dir / "cut_fast.mp4")
+
+
+@pytest.fixture(scope="session")
+def truncated_mkv(clip_dir: Path) -> Path:
+    """A Matroska file cut in half (its header still states the full duration).
+
+    ``ffmpeg -f lavfi -i testsrc2=size=160x96:duration=4:rate=10 -c:v libx264 -pix_fmt yuv420p full.mkv;
+    head -c $((size / 2)) full.mkv > cut.mkv``
+    """
+    src = clip_dir / "full.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=4:rate=10", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(src))
+    return _cut_in_half(src, clip_dir / "cut.mkv")
+
+
+@pytest.fixture(scope="session")
+def undecodable_mp4(clip_dir: Path) -> Path:
+    """A well-formed MP4 whose frame data is all zero bytes (``fast.mp4`` with its ``mdat`` payload zeroed)."""
+    src = clip_dir / "fast_for_zero.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=2:rate=10", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(src))
+    data = bytearray(src.read_bytes())
+    start = data.find(b"mdat") + 4
+    data[start:] = bytes(len(data) - start)
+    out = clip_dir / "zeroed.mp4"
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.fixture(scope="session")
+def audio_only(clip_dir: Path) -> Path:
+    """1 s of sine, AAC in MP4: ``ffmpeg -f lavfi -i sine=duration=1 audio.mp4``."""
+    out = clip_dir / "audio.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def text_as_mp4(clip_dir: Path) -> Path:
+    """A text file renamed ``notes.mp4``."""
+    out = clip_dir / "notes.mp4"
+    out.write_text("these are meeting notes, not a video\n" * 20)
+    return out
+
+
+@pytest.fixture(scope="session")
+def empty_mp4(clip_dir: Path) -> Path:
+    """An empty file named ``empty.mp4``."""
+    out = clip_dir / "empty.mp4"
+    out.write_bytes(b"")
+    return out
+
+
+def _cut_in_half(src: Path, out: Path) -> Path:
+    data = src.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    return out
