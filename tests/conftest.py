@@ -49,7 +49,9 @@ def _no_error_logs(caplog):
     """Fail any test during which vidspan logged at ERROR or above."""
     caplog.set_level(logging.WARNING, logger="vidspan")
     yield
-    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("vidspan")]
+    errors = [
+        r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("vidspan")
+    ]
     assert not errors, f"vidspan logged errors: {[r.getMessage() for r in errors]}"
 
 
@@ -68,7 +70,7 @@ def tiny_build_seconds() -> dict[str, float]:
 
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory, tiny_build_seconds) -> dict[str, Path]:
-    """``{kind: directory}`` for qwen2_5_vl, qwen3_vl, qwen3_5 and marlin tiny random checkpoints, built once."""
+    """``{kind: directory}``: tiny random qwen2_5_vl, qwen3_vl, qwen3_5 and marlin checkpoints."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from vidspan.testing.tiny_models import KINDS, build_tiny_model
@@ -90,9 +92,23 @@ def ffmpeg(*args: str) -> None:
 def long_clip(tmp_path_factory) -> Path:
     """A 5-minute 160x90 10 fps clip (three model windows at the defaults).
 
-    ffmpeg -f lavfi -i testsrc2=size=160x90:duration=300:rate=10 -c:v libx264 -preset ultrafast -g 50 -pix_fmt yuv420p
+    ffmpeg -f lavfi -i testsrc2=size=160x90:duration=300:rate=10 -c:v libx264 -preset ultrafast -g 50
+           -pix_fmt yuv420p long.mp4
     """
     out = tmp_path_factory.mktemp("clips") / "long.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:duration=300:rate=10", "-c:v", "libx264",
-           "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:duration=300:rate=10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
     return out

@@ -64,8 +64,15 @@ def caption(
     started = time.perf_counter()
     vm = load_model(model, **model_options)
     settings = sampling_for(
-        vm, sampling, fps=fps, min_frames=min_frames, max_frames=max_frames, max_pixels=max_pixels,
-        min_pixels=min_pixels, window_seconds=window_seconds, overlap_seconds=overlap_seconds,
+        vm.family.patch_factor,
+        sampling,
+        fps=fps,
+        min_frames=min_frames,
+        max_frames=max_frames,
+        max_pixels=max_pixels,
+        min_pixels=min_pixels,
+        window_seconds=window_seconds,
+        overlap_seconds=overlap_seconds,
     )
     text = prompt if prompt is not None else vm.family.caption_prompt
     budget = max_new_tokens or vm.family.caption_max_new_tokens

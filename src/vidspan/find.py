@@ -85,8 +85,15 @@ def find(
     started = time.perf_counter()
     vm = load_model(model, **model_options)
     settings = sampling_for(
-        vm, sampling, fps=fps, min_frames=min_frames, max_frames=max_frames, max_pixels=max_pixels,
-        min_pixels=min_pixels, window_seconds=window_seconds, overlap_seconds=overlap_seconds,
+        vm.family.patch_factor,
+        sampling,
+        fps=fps,
+        min_frames=min_frames,
+        max_frames=max_frames,
+        max_pixels=max_pixels,
+        min_pixels=min_pixels,
+        window_seconds=window_seconds,
+        overlap_seconds=overlap_seconds,
     )
     template = prompt if prompt is not None else vm.family.find_prompt
     prompts = [template.replace("{event}", q.strip()) for q in queries]
@@ -101,7 +108,9 @@ def find(
                 timings[stage] = timings.get(stage, 0.0) + seconds
         t0 = time.perf_counter()
         for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
-            candidates[i].append(_candidate(vm.family.output_format, q, generation, item.clip, strict, vm.name))
+            candidates[i].append(
+                _candidate(vm.family.output_format, q, generation, item.clip, strict, vm.name)
+            )
         timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
 
     timings.update(settings.timings)

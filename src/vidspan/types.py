@@ -20,7 +20,9 @@ class Span:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)):
-            raise ValueError(f"Invalid span: start={self.start}, end={self.end}. Both must be finite numbers.")
+            raise ValueError(
+                f"Invalid span: start={self.start}, end={self.end}. Both must be finite numbers."
+            )
         if not 0 <= self.start <= self.end:
             raise ValueError(
                 f"Invalid span: start={self.start}, end={self.end}. It must satisfy 0 <= start <= end."

@@ -19,7 +19,7 @@ from typing import Any
 
 from vidspan.models.base import VideoModel
 from vidspan.models.registry import DEFAULT_MODEL, get_model
-from vidspan.types import Clip, Span
+from vidspan.types import Clip, Span, VideoInfo
 from vidspan.video import SamplingConfig, open_video, plan_windows
 
 logger = logging.getLogger(__name__)
@@ -68,12 +68,15 @@ def load_model(model: ModelLike | None, **model_options: Any) -> VideoModel:
     if isinstance(model, VideoModel):
         if model_options:
             raise TypeError(
-                f"Invalid model options: {sorted(model_options)}. They only apply when the model is given by name."
+                f"Invalid model options: {sorted(model_options)}. "
+                "They only apply when the model is given by name."
             )
         return model
     name = model or DEFAULT_MODEL
     if not isinstance(name, str):
-        raise TypeError(f"Invalid model: {name!r}. It must be a model name, a checkpoint path or a VideoModel.")
+        raise TypeError(
+            f"Invalid model: {name!r}. It must be a model name, a checkpoint path or a VideoModel."
+        )
     key = (name, tuple(sorted((k, repr(v)) for k, v in model_options.items())))
     with _model_cache_lock:
         if key not in _model_cache:
@@ -89,7 +92,7 @@ def clear_model_cache() -> None:
 
 
 def sampling_for(
-    model: VideoModel,
+    patch_factor: int,
     sampling: SamplingConfig | None = None,
     *,
     fps: float | None = None,
@@ -101,13 +104,17 @@ def sampling_for(
     overlap_seconds: float | None = None,
 ) -> RunSettings:
     """Resolve sampling settings: explicit arguments over ``sampling`` over the defaults (Marlin's)."""
-    base = sampling or SamplingConfig(patch_factor=model.family.patch_factor)
-    if sampling is None or sampling.patch_factor != model.family.patch_factor:
-        base = replace(base, patch_factor=model.family.patch_factor)
+    base = sampling or SamplingConfig(patch_factor=patch_factor)
+    if sampling is None or sampling.patch_factor != patch_factor:
+        base = replace(base, patch_factor=patch_factor)
     overrides = {
         k: v
         for k, v in dict(
-            fps=fps, min_frames=min_frames, max_frames=max_frames, max_pixels=max_pixels, min_pixels=min_pixels
+            fps=fps,
+            min_frames=min_frames,
+            max_frames=max_frames,
+            max_pixels=max_pixels,
+            min_pixels=min_pixels,
         ).items()
         if v is not None
     }
@@ -117,7 +124,9 @@ def sampling_for(
     if not window > 0:
         raise ValueError(f"Invalid window_seconds: {window}. It must be > 0.")
     if not 0 <= overlap < window:
-        raise ValueError(f"Invalid overlap_seconds: {overlap}. It must be >= 0 and < window_seconds ({window}).")
+        raise ValueError(
+            f"Invalid overlap_seconds: {overlap}. It must be >= 0 and < window_seconds ({window})."
+        )
     return RunSettings(config, float(window), float(overlap))
 
 
@@ -149,7 +158,9 @@ def iter_window_clips(
         )
         settings.timings["probe"] = time.perf_counter() - started
         if progress:
-            progress(0, len(windows), f"{path.name}: {len(windows)} window(s) over {info.duration_seconds:.1f} s")
+            progress(
+                0, len(windows), f"{path.name}: {len(windows)} window(s) over {info.duration_seconds:.1f} s"
+            )
 
         def decode(window: Span) -> tuple[Clip, float]:
             t0 = time.perf_counter()
@@ -166,3 +177,54 @@ def iter_window_clips(
                 yield WindowClip(i, len(windows), clip)
                 if progress:
                     progress(i + 1, len(windows), f"window {i + 1}/{len(windows)} done")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """What the model will be shown for one window: frame count, frame size and video tokens."""
+
+    window: Span
+    num_frames: int
+    height: int
+    width: int
+    video_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return {
+            "start": self.window.start,
+            "end": self.window.end,
+            "num_frames": self.num_frames,
+            "height": self.height,
+            "width": self.width,
+            "video_tokens": self.video_tokens,
+        }
+
+
+def plan_video(video: VideoLike, settings: RunSettings) -> tuple[VideoInfo, list[WindowPlan]]:
+    """Probe ``video`` and plan every window without decoding a frame (for ``vidspan probe``)."""
+    from vidspan.video.plan import frame_pixel_budget, select_frames, smart_resize
+
+    config = settings.sampling
+    with open_video(Path(video)) as reader:
+        info = reader.info
+        windows = plan_windows(
+            info.duration_seconds,
+            window_seconds=settings.window_seconds,
+            overlap_seconds=settings.overlap_seconds,
+            start_seconds=info.start_seconds,
+        )
+        plans = []
+        for window in windows:
+            n = len(select_frames(reader.frame_times, window, config))
+            min_pixels, max_pixels = frame_pixel_budget(n, config)
+            h, w = smart_resize(
+                info.height,
+                info.width,
+                factor=config.patch_factor,
+                min_pixels=min_pixels,
+                max_pixels=max_pixels,
+            )
+            tokens = (n // 2) * (h // config.patch_factor) * (w // config.patch_factor)
+            plans.append(WindowPlan(window, n, h, w, tokens))
+    return info, plans

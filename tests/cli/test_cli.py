@@ -11,7 +11,10 @@ from vidspan.cli.main import cli
 from vidspan.models import register_plugin, unregister_plugin
 from vidspan.testing.mock import MockPlugin, MockVideoModel
 
-CAPTION = "<think>\n\n</think>\n\nScene: A person signs.\nEvents:\n<0.0 - 1.0> The hands rise.\n<1.0 - 2.5> The hands move forward.\n"
+CAPTION = (
+    "<think>\n\n</think>\n\nScene: A person signs.\nEvents:\n"
+    "<0.0 - 1.0> The hands rise.\n<1.0 - 2.5> The hands move forward.\n"
+)
 
 
 @pytest.fixture
@@ -35,8 +38,10 @@ def test_caption_text_and_json(mock_model, shared_videos):
     assert "00:01.0 - 00:02.5  The hands move forward." in result.stdout
     result = run("caption", video, "-m", "mock", "--json", "--no-progress")
     data = json.loads(result.stdout)
-    assert data["events"] == [{"start": 0.0, "end": 1.0, "description": "The hands rise."},
-                              {"start": 1.0, "end": 2.5, "description": "The hands move forward."}]
+    assert data["events"] == [
+        {"start": 0.0, "end": 1.0, "description": "The hands rise."},
+        {"start": 1.0, "end": 2.5, "description": "The hands move forward."},
+    ]
     assert data["caption"] == CAPTION and data["format_ok"] is True
     assert data["settings"]["fps"] == 2.0
 
@@ -63,7 +68,11 @@ def test_find_json_and_exit_codes(mock_model, shared_videos):
 def test_models_lists_registry():
     result = run("models")
     assert result.exit_code == 0
-    assert "marlin-2b" in result.stdout and "NemoStation/Marlin-2B" in result.stdout and "default" in result.stdout
+    assert (
+        "marlin-2b" in result.stdout
+        and "NemoStation/Marlin-2B" in result.stdout
+        and "default" in result.stdout
+    )
     data = json.loads(run("models", "--json").stdout)
     assert {"marlin-2b", "qwen3-vl-8b", "qwen2.5-vl-7b"} <= {m["name"] for m in data["models"]}
     assert {"transformers", "openai"} <= set(data["backends"])
@@ -75,10 +84,15 @@ def test_models_lists_registry():
         (["caption", "missing.mp4"], "Error: Cannot read video missing.mp4: no such file."),
         (["caption", "{video}", "-m", "qwen2-vl"], "Did you mean: qwen2.5-vl-"),
         (["caption", "{video}", "-m", "mock", "--fps", "0"], "Invalid fps: 0"),
-        (["caption", "{video}", "-m", "mock", "--window", "10", "--overlap", "20"], "Invalid overlap_seconds"),
+        (
+            ["caption", "{video}", "-m", "mock", "--window", "10", "--overlap", "20"],
+            "Invalid overlap_seconds",
+        ),
         (["find", "{video}", "  ", "-m", "mock"], "Invalid query"),
-        (["caption", "{video}", "-m", "mock", "--base-url", "http://127.0.0.1:9/v1", "--family", "marlin"],
-         "connection refused"),
+        (
+            ["caption", "{video}", "-m", "mock", "--base-url", "http://127.0.0.1:9/v1", "--family", "marlin"],
+            "connection refused",
+        ),
     ],
 )
 def test_bad_input_is_one_line(mock_model, shared_videos, tmp_path, args, message):

@@ -22,7 +22,9 @@ def test_builtin_models_and_aliases():
 
 
 def test_unknown_model_suggests_close_names():
-    with pytest.raises(UnknownModelError, match=r"Unknown model 'qwen2-vl'\. Did you mean: qwen2\.5-vl-.*vidspan models"):
+    with pytest.raises(
+        UnknownModelError, match=r"Unknown model 'qwen2-vl'\. Did you mean: qwen2\.5-vl-.*vidspan models"
+    ):
         resolve("qwen2-vl")
     with pytest.raises(UnknownModelError, match="Run 'vidspan models' to list all"):
         resolve("zzzzzz")
@@ -38,9 +40,12 @@ def test_hub_ids_map_to_families_by_name():
 
 @pytest.mark.parametrize(
     ("config", "family"),
-    [({"model_type": "qwen3_vl"}, families.QWEN3_VL), ({"model_type": "qwen2_5_vl"}, families.QWEN2_5_VL),
-     ({"model_type": "qwen3_5"}, families.QWEN3_5),
-     ({"model_type": "qwen3_5", "architectures": ["MarlinForConditionalGeneration"]}, families.MARLIN)],
+    [
+        ({"model_type": "qwen3_vl"}, families.QWEN3_VL),
+        ({"model_type": "qwen2_5_vl"}, families.QWEN2_5_VL),
+        ({"model_type": "qwen3_5"}, families.QWEN3_5),
+        ({"model_type": "qwen3_5", "architectures": ["MarlinForConditionalGeneration"]}, families.MARLIN),
+    ],
 )
 def test_local_directories_by_config(tmp_path, config, family):
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -53,7 +58,9 @@ def test_local_directory_errors(tmp_path):
     with pytest.raises(ModelError, match="has no config.json"):
         resolve(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
-    with pytest.raises(ModelError, match="model_type 'llava'. Supported model types: qwen2_5_vl, qwen3_5, qwen3_vl"):
+    with pytest.raises(
+        ModelError, match="model_type 'llava'. Supported model types: qwen2_5_vl, qwen3_5, qwen3_vl"
+    ):
         resolve(str(tmp_path))
 
 

@@ -19,7 +19,9 @@ def test_ownership_splits_overlaps_in_the_middle():
 
 def test_duplicate_event_in_overlap_is_kept_once():
     w1 = WindowEvents(Span(0, 120), (ev(10, 20, "a man sits down"), ev(112, 118, "a dog barks at the door")))
-    w2 = WindowEvents(Span(110, 230), (ev(112.5, 118, "a dog barks at the door"), ev(150, 160, "rain starts")))
+    w2 = WindowEvents(
+        Span(110, 230), (ev(112.5, 118, "a dog barks at the door"), ev(150, 160, "rain starts"))
+    )
     merged = merge_windows([w1, w2])
     assert [e.description for e in merged] == ["a man sits down", "a dog barks at the door", "rain starts"]
 
@@ -47,8 +49,11 @@ def test_merge_is_sorted_and_single_window_untouched():
 
 @pytest.mark.parametrize(
     ("a", "b", "low", "high"),
-    [("a dog barks", "the dog barks", 1.0, 1.0), ("a dog barks", "rain starts", 0.0, 0.0),
-     ("a man opens the door", "a man closes the door", 0.3, 0.6)],
+    [
+        ("a dog barks", "the dog barks", 1.0, 1.0),
+        ("a dog barks", "rain starts", 0.0, 0.0),
+        ("a man opens the door", "a man closes the door", 0.3, 0.6),
+    ],
 )
 def test_text_similarity(a, b, low, high):
     assert low <= text_similarity(a, b) <= high

@@ -12,16 +12,6 @@ from pathlib import Path
 
 import pytest
 
-SHARED_CLIPS = {
-    # name: (frames, fps, duration seconds, width, height, frames sampled with Marlin's defaults)
-    "asl-eat.mkv": (47, 30.0, 1.566, 640, 480, 4),
-    "asl-walk.mkv": (89, 30.0, 2.966, 640, 480, 4),
-    "car-detection.mp4": (377, 12.5, 30.16, 768, 432, 60),
-    "bottle-detection.mp4": (1189, 29.83, 39.85, 640, 360, 78),
-    "one-by-one-person-detection.mp4": (1394, 10.0, 139.4, 768, 432, 240),
-}
-
-
 def ffmpeg(*args: str) -> None:
     """Run the ffmpeg CLI quietly; skip the test when ffmpeg is not installed."""
     exe = shutil.which("ffmpeg")
@@ -92,12 +82,12 @@ def one_second_clip(clip_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def odd_size_clip(clip_dir: Path) -> Path:
-    """2 s, 333x197 (odd sides need 4:4:4 for H.264), 15 fps, Matroska.
+    """2 s, 333x197, 15 fps, Matroska (``testsrc``: ``testsrc2`` rounds sizes to even; H.264 needs 4:4:4).
 
-    ``ffmpeg -f lavfi -i testsrc2=size=333x197:duration=2:rate=15 -c:v libx264 -pix_fmt yuv444p odd.mkv``
+    ``ffmpeg -f lavfi -i testsrc=size=333x197:duration=2:rate=15 -c:v libx264 -pix_fmt yuv444p odd.mkv``
     """
     out = clip_dir / "odd.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=333x197:duration=2:rate=15", "-c:v", "libx264",
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=333x197:duration=2:rate=15", "-c:v", "libx264",
            "-pix_fmt", "yuv444p", str(out))
     return out
 

@@ -28,26 +28,70 @@ def format_seconds(seconds: float) -> str:
 def model_options(f: F) -> F:
     """Options shared by every command that runs a model."""
     options = [
-        click.option("-m", "--model", envvar="VIDSPAN_MODEL", default="marlin-2b", show_default=True,
-                     help="Model name or alias (see 'vidspan models'), hub id, or checkpoint directory."),
-        click.option("--device", default=None, help="Device for local models: cpu, cuda, cuda:1 (default: cuda if available)."),
-        click.option("--dtype", default=None, help="Weights dtype for local models (default: bfloat16 on CUDA, float32 on CPU)."),
-        click.option("--base-url", envvar="VIDSPAN_BASE_URL", default=None,
-                     help="Use an OpenAI-compatible server (vLLM...) at this URL, e.g. http://localhost:8000/v1."),
+        click.option(
+            "-m",
+            "--model",
+            envvar="VIDSPAN_MODEL",
+            default="marlin-2b",
+            show_default=True,
+            help="Model name or alias (see 'vidspan models'), hub id, or checkpoint directory.",
+        ),
+        click.option(
+            "--device",
+            default=None,
+            help="Device for local models: cpu, cuda, cuda:1 (default: cuda if available).",
+        ),
+        click.option(
+            "--dtype",
+            default=None,
+            help="Weights dtype for local models (default: bfloat16 on CUDA, float32 on CPU).",
+        ),
+        click.option(
+            "--base-url",
+            envvar="VIDSPAN_BASE_URL",
+            default=None,
+            help="Use an OpenAI-compatible server (vLLM...) at this URL, e.g. http://localhost:8000/v1.",
+        ),
         click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url."),
-        click.option("--input-mode", type=click.Choice(["video", "frames", "images"]), default=None,
-                     help="How --base-url servers get the video: the file, JPEG frames with timestamps, or images."),
-        click.option("--family", default=None, help="Force the model family (marlin, qwen3.5, qwen3-vl, qwen2.5-vl, timelens)."),
-        click.option("--fps", type=float, default=None, help="Sampling rate in frames per second [default: 2.0]."),
+        click.option(
+            "--input-mode",
+            type=click.Choice(["video", "frames", "images"]),
+            default=None,
+            help="How --base-url servers get the video: the file, JPEG frames with timestamps, or images.",
+        ),
+        click.option(
+            "--family",
+            default=None,
+            help="Force the model family (marlin, qwen3.5, qwen3-vl, qwen2.5-vl, timelens).",
+        ),
+        click.option(
+            "--fps", type=float, default=None, help="Sampling rate in frames per second [default: 2.0]."
+        ),
         click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4]."),
         click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240]."),
-        click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704]."),
-        click.option("--window", "window_seconds", type=float, default=None,
-                     help="Seconds per model window for long videos [default: max-frames / fps]."),
-        click.option("--overlap", "overlap_seconds", type=float, default=None,
-                     help="Seconds of overlap between windows [default: 10]."),
-        click.option("--max-new-tokens", type=int, default=None, help="Generation budget (default: the model's)."),
-        click.option("--strict", is_flag=True, help="Fail when the model's answer breaks the expected format."),
+        click.option(
+            "--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704]."
+        ),
+        click.option(
+            "--window",
+            "window_seconds",
+            type=float,
+            default=None,
+            help="Seconds per model window for long videos [default: max-frames / fps].",
+        ),
+        click.option(
+            "--overlap",
+            "overlap_seconds",
+            type=float,
+            default=None,
+            help="Seconds of overlap between windows [default: 10].",
+        ),
+        click.option(
+            "--max-new-tokens", type=int, default=None, help="Generation budget (default: the model's)."
+        ),
+        click.option(
+            "--strict", is_flag=True, help="Fail when the model's answer breaks the expected format."
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
         click.option("--no-progress", is_flag=True, help="Do not print progress to stderr."),
     ]
@@ -73,10 +117,15 @@ class ProgressPrinter:
 
 def _library_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        "fps": params["fps"], "min_frames": params["min_frames"], "max_frames": params["max_frames"],
-        "max_pixels": params["max_pixels"], "window_seconds": params["window_seconds"],
-        "overlap_seconds": params["overlap_seconds"], "max_new_tokens": params["max_new_tokens"],
-        "strict": params["strict"], "progress": ProgressPrinter(not params["no_progress"]),
+        "fps": params["fps"],
+        "min_frames": params["min_frames"],
+        "max_frames": params["max_frames"],
+        "max_pixels": params["max_pixels"],
+        "window_seconds": params["window_seconds"],
+        "overlap_seconds": params["overlap_seconds"],
+        "max_new_tokens": params["max_new_tokens"],
+        "strict": params["strict"],
+        "progress": ProgressPrinter(not params["no_progress"]),
     }
     for key in ("device", "dtype", "base_url", "api_key", "input_mode", "family"):
         if params.get(key) is not None:
@@ -108,8 +157,12 @@ def caption_command(video: str, model: str, as_json: bool, **params: Any) -> Non
     _warn(result.violations)
     if as_json:
         payload = {"video": video, "model": result.model} | result.to_dict()
-        payload |= {"format_ok": result.format_ok, "violations": list(result.violations),
-                    "windows": [w.to_tuple() for w in result.windows], "settings": result.settings}
+        payload |= {
+            "format_ok": result.format_ok,
+            "violations": list(result.violations),
+            "windows": [w.to_tuple() for w in result.windows],
+            "settings": result.settings,
+        }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
         return
     click.echo(render_caption(result))
@@ -146,7 +199,8 @@ def find_command(video: str, queries: tuple[str, ...], model: str, as_json: bool
         _warn(r.violations, prefix=f"{r.query!r}: ")
     if as_json:
         payload = [
-            {"query": r.query} | r.to_dict()
+            {"query": r.query}
+            | r.to_dict()
             | {"score": r.score, "window": r.window.to_tuple() if r.window else None, "model": r.model}
             for r in results
         ]
@@ -163,7 +217,8 @@ def render_grounding(result: Grounding) -> str:
         return f"{result.query}: not found (model said: {' '.join(result.raw.split())[:200]!r})"
     s = result.span
     score = f"  score {result.score:.2f}" if result.score is not None else ""
-    return f"{result.query}: {s.start:.1f} - {s.end:.1f} s  ({format_seconds(s.start)} - {format_seconds(s.end)}){score}"
+    clock = f"({format_seconds(s.start)} - {format_seconds(s.end)})"
+    return f"{result.query}: {s.start:.1f} - {s.end:.1f} s  {clock}{score}"
 
 
 def _warn(violations: tuple[str, ...], prefix: str = "") -> None:

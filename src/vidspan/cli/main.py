@@ -72,11 +72,12 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from vidspan.cli import ask, models
+    from vidspan.cli import ask, models, video
 
     cli.add_command(ask.caption_command)
     cli.add_command(ask.find_command)
     cli.add_command(models.models_command)
+    cli.add_command(video.probe_command)
 
 
 _register_commands()

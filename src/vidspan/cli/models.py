@@ -24,9 +24,17 @@ def models_command(as_json: bool) -> None:
     specs = list_models()
     if as_json:
         rows = [
-            {"name": s.name, "aliases": list(s.aliases), "family": s.family.name, "checkpoint": s.checkpoint,
-             "default": s.name == DEFAULT_MODEL, "gated": s.gated, "description": s.description,
-             "time_encoding": s.family.time_encoding, "output_format": s.family.output_format}
+            {
+                "name": s.name,
+                "aliases": list(s.aliases),
+                "family": s.family.name,
+                "checkpoint": s.checkpoint,
+                "default": s.name == DEFAULT_MODEL,
+                "gated": s.gated,
+                "description": s.description,
+                "time_encoding": s.family.time_encoding,
+                "output_format": s.family.output_format,
+            }
             for s in specs
         ]
         click.echo(json.dumps({"models": rows, "backends": sorted(list_backends())}, indent=2))
@@ -44,5 +52,7 @@ def models_command(as_json: bool) -> None:
             extra.append("gated")
         suffix = f"  ({'; '.join(extra)})" if extra else ""
         click.echo(f"{s.name:<{width}}{s.family.name:<{fam_width}}{s.checkpoint}{suffix}")
-    click.echo(f"\nBackends: {', '.join(sorted(list_backends()))}. "
-               "Local checkpoint directories and --base-url servers work too.")
+    click.echo(
+        f"\nBackends: {', '.join(sorted(list_backends()))}. "
+        "Local checkpoint directories and --base-url servers work too."
+    )

@@ -45,17 +45,44 @@ class _BuiltinModels:
     @hookimpl
     def register_models(self, register: Callable[[ModelSpec], None]) -> None:
         f = families
-        register(ModelSpec("marlin-2b", f.MARLIN, "NemoStation/Marlin-2B", aliases=("marlin",), gated=True,
-                           description="Marlin-2B: Qwen3.5-2B fine-tuned for dense captions and grounding"))
+        register(
+            ModelSpec(
+                "marlin-2b",
+                f.MARLIN,
+                "NemoStation/Marlin-2B",
+                aliases=("marlin",),
+                gated=True,
+                description="Marlin-2B: Qwen3.5-2B fine-tuned for dense captions and grounding",
+            )
+        )
         register(ModelSpec("qwen3.5-2b", f.QWEN3_5, "Qwen/Qwen3.5-2B", description="Qwen3.5 2B"))
         for size in ("2b", "4b", "8b", "32b"):
-            register(ModelSpec(f"qwen3-vl-{size}", f.QWEN3_VL, f"Qwen/Qwen3-VL-{size.upper()}-Instruct",
-                               description=f"Qwen3-VL {size.upper()} Instruct"))
+            register(
+                ModelSpec(
+                    f"qwen3-vl-{size}",
+                    f.QWEN3_VL,
+                    f"Qwen/Qwen3-VL-{size.upper()}-Instruct",
+                    description=f"Qwen3-VL {size.upper()} Instruct",
+                )
+            )
         for size in ("3b", "7b", "32b", "72b"):
-            register(ModelSpec(f"qwen2.5-vl-{size}", f.QWEN2_5_VL, f"Qwen/Qwen2.5-VL-{size.upper()}-Instruct",
-                               description=f"Qwen2.5-VL {size.upper()} Instruct"))
-        register(ModelSpec("timelens-8b", f.TIMELENS, "TencentARC/TimeLens-8B", aliases=("timelens",),
-                           description="TimeLens-8B: Qwen3-VL-8B trained for temporal grounding"))
+            register(
+                ModelSpec(
+                    f"qwen2.5-vl-{size}",
+                    f.QWEN2_5_VL,
+                    f"Qwen/Qwen2.5-VL-{size.upper()}-Instruct",
+                    description=f"Qwen2.5-VL {size.upper()} Instruct",
+                )
+            )
+        register(
+            ModelSpec(
+                "timelens-8b",
+                f.TIMELENS,
+                "TencentARC/TimeLens-8B",
+                aliases=("timelens",),
+                description="TimeLens-8B: Qwen3-VL-8B trained for temporal grounding",
+            )
+        )
 
     @hookimpl
     def register_backends(self, register: Callable[[str, BackendFactory], None]) -> None:
@@ -118,7 +145,9 @@ def list_models() -> list[ModelSpec]:
 def list_backends() -> dict[str, BackendFactory]:
     """Backend name → factory."""
     backends: dict[str, BackendFactory] = {}
-    plugin_manager().hook.register_backends(register=lambda name, factory: backends.__setitem__(name, factory))
+    plugin_manager().hook.register_backends(
+        register=lambda name, factory: backends.__setitem__(name, factory)
+    )
     return backends
 
 
@@ -149,7 +178,8 @@ def _spec_from_directory(path: Path) -> ModelSpec:
     if family is None:
         supported = ", ".join(sorted(families.MODEL_TYPE_FAMILIES))
         raise ModelError(
-            f"Unsupported checkpoint in {path}: model_type {model_type!r}. Supported model types: {supported}."
+            f"Unsupported checkpoint in {path}: model_type {model_type!r}. "
+            f"Supported model types: {supported}."
         )
     return ModelSpec(name=str(path), family=family, checkpoint=str(path), description="local checkpoint")
 
@@ -167,7 +197,11 @@ def resolve(name: str, *, family: str | None = None) -> ModelSpec:
     """
     forced = _family(family) if family else None
     spec = _lookup(name)
-    if spec is None and (os.sep in name or name.startswith(".") or Path(name).is_dir()) and Path(name).exists():
+    if (
+        spec is None
+        and (os.sep in name or name.startswith(".") or Path(name).is_dir())
+        and Path(name).exists()
+    ):
         spec = _spec_from_directory(Path(name).expanduser().resolve())
     if spec is None and "/" in name and not Path(name).exists():
         guessed = forced or families.family_for_name(name)
@@ -186,9 +220,7 @@ def _family(name: str) -> Family:
         return families.FAMILIES[key]
     close = difflib.get_close_matches(key, list(families.FAMILIES), n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UnknownModelError(
-        f"Unknown model family {name!r}.{hint} Families: {', '.join(families.FAMILIES)}."
-    )
+    raise UnknownModelError(f"Unknown model family {name!r}.{hint} Families: {', '.join(families.FAMILIES)}.")
 
 
 def _unknown_message(name: str) -> str:

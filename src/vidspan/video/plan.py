@@ -294,9 +294,10 @@ def plan_windows(
 ) -> list[Span]:
     """Split a video into overlapping windows of at most ``window_seconds``.
 
-    A video that fits gives one window. Otherwise windows of ``window_seconds`` start every
-    ``window_seconds - overlap_seconds``; the last one ends exactly at the end of the video and is moved
-    back to keep its full length.
+    A video that fits gives one window. Otherwise the video is covered by the fewest windows of at most
+    ``window_seconds`` that overlap by exactly ``overlap_seconds``; all windows have the same length, so
+    none is mostly a repeat of its neighbour (a 139 s video gives two 74.7 s windows, not 0-120 and
+    19-139).
 
     Args:
         duration_seconds: Length of the video.
@@ -311,8 +312,8 @@ def plan_windows(
         ValueError: On a negative duration, a non-positive window or an overlap outside its range.
 
     Example:
-        >>> [w.to_tuple() for w in plan_windows(300, window_seconds=120, overlap_seconds=10)]
-        [(0.0, 120.0), (110.0, 230.0), (180.0, 300.0)]
+        >>> [w.to_tuple() for w in plan_windows(320, window_seconds=120, overlap_seconds=10)]
+        [(0.0, 113.333333), (103.333333, 216.666667), (206.666667, 320.0)]
     """
     if not (math.isfinite(duration_seconds) and duration_seconds >= 0):
         raise ValueError(f"Invalid duration_seconds: {duration_seconds}. It must be a finite number >= 0.")
@@ -328,13 +329,12 @@ def plan_windows(
     end = round(start + float(duration_seconds), 6)
     if duration_seconds <= window_seconds:
         return [Span(start, end)]
-    step = window_seconds - overlap_seconds
-    windows: list[Span] = []
-    i = 0
-    while True:
-        s = start + i * step
-        if s + window_seconds >= end - 1e-9:
-            windows.append(Span(max(start, round(end - window_seconds, 6)), end))
-            return windows
-        windows.append(Span(round(s, 6), round(s + window_seconds, 6)))
-        i += 1
+    # the fewest windows of at most window_seconds that cover the video with the requested overlap, all
+    # of one length: no window is mostly a repeat of its neighbour, and every window keeps the same
+    # frame density
+    count = math.ceil((duration_seconds - overlap_seconds) / (window_seconds - overlap_seconds) - 1e-9)
+    length = (duration_seconds + (count - 1) * overlap_seconds) / count
+    step = length - overlap_seconds
+    windows = [Span(round(start + i * step, 6), round(start + i * step + length, 6)) for i in range(count - 1)]
+    windows.append(Span(round(end - length, 6), end))
+    return windows

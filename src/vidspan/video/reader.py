@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 SEEK_GAP_PACKETS = 48
 """Gaps shorter than this many packets are read through (without decoding) instead of sought over."""
 
-DECODE_WORKERS = max(1, min(2, os.cpu_count() or 1))
-"""Threads that decode separate stretches of the file at the same time."""
+CPU_COUNT = max(1, os.cpu_count() or 1)
+DECODE_WORKERS = min(2, CPU_COUNT)
+"""Decoders working on separate stretches of the file at once (stretches between keyframes are independent,
+so this scales without the stalls of FFmpeg frame threading on the reference chain)."""
 
 _ROTATE = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
 
@@ -76,7 +78,6 @@ class VideoReader:
         self._lock = threading.Lock()
         self._closed = False
         self._workers = DECODE_WORKERS
-        self._thread_type = "AUTO"
         pts = self._index.packet_pts
         self._pts_order = np.argsort(pts, kind="stable")
         self._sorted_pts = pts[self._pts_order]
@@ -228,6 +229,10 @@ class VideoReader:
         """Decode-order packet positions of frames with the given pts."""
         return self._pts_order[np.searchsorted(self._sorted_pts, pts)]
 
+    def _position_of(self, pts: int) -> int:
+        """Decode-order position of the packet with this pts."""
+        return int(self._pts_order[np.searchsorted(self._sorted_pts, pts)])
+
     def _plan_runs(self, positions: np.ndarray) -> list[_Run]:
         """Group wanted packet positions into keyframe-started runs of packets to feed."""
         index = self._index
@@ -250,23 +255,33 @@ class VideoReader:
         by_pts = dict(zip(wanted_pts.tolist(), wanted))
         runs = self._plan_runs(self._position(wanted_pts))
         groups = _split_runs(runs, min(self._workers, len(runs)))
+        threads = max(1, CPU_COUNT // max(1, len(groups)))
         done: set[int] = set()
         if len(groups) <= 1:
-            self._decode_group(runs, by_pts, sink, done, skip_unwanted)
+            self._decode_group(runs, by_pts, sink, done, skip_unwanted, threads)
             return done
         with ThreadPoolExecutor(len(groups), thread_name_prefix="vidspan-decode") as pool:
-            futures = [pool.submit(self._decode_group, g, by_pts, sink, done, skip_unwanted) for g in groups]
+            futures = [
+                pool.submit(self._decode_group, g, by_pts, sink, done, skip_unwanted, threads) for g in groups
+            ]
             for future in futures:
                 future.result()
         return done
 
     def _decode_group(
-        self, runs: list[_Run], by_pts: dict[int, int], sink: FrameSink, done: set[int], skip_unwanted: bool
+        self,
+        runs: list[_Run],
+        by_pts: dict[int, int],
+        sink: FrameSink,
+        done: set[int],
+        skip_unwanted: bool,
+        threads: int,
     ) -> None:
-        """Decode ``runs`` with one demuxer and decoder, passing wanted frames to ``sink``."""
+        """Decode ``runs`` with one demuxer and decoder (``threads`` FFmpeg threads), wanted frames to ``sink``."""
         with self._open() as container:
             stream = container.streams[self._index.stream_index]
-            stream.thread_type = self._thread_type
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
             ctx = stream.codec_context
             cursor = _PacketCursor(container, stream, self)
 
@@ -348,7 +363,7 @@ class _PacketCursor:
         for packet in self._packets:
             if packet.size == 0 or packet.pts is None:
                 continue
-            position = int(self._reader._position(np.asarray([packet.pts]))[0])
+            position = self._reader._position_of(packet.pts)
             self._next = position + 1
             return position, packet
         return None
