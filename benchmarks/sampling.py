@@ -72,7 +72,9 @@ def qwen_element(path: Path) -> dict[str, object]:
 
 def run_qwen(path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """qwen-vl-utils end to end: uint8 (T, H, W, 3) frames (float output rounded), timestamps, indices."""
-    video, meta = qwen.fetch_video(qwen_element(path), image_patch_size=PATCH_SIZE, return_video_metadata=True)
+    video, meta = qwen.fetch_video(
+        qwen_element(path), image_patch_size=PATCH_SIZE, return_video_metadata=True
+    )
     frames = video.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     times = np.asarray(meta["frames_indices"], dtype=np.float64) / float(meta["fps"])
     return frames, times, [int(i) for i in meta["frames_indices"]]
@@ -151,7 +153,9 @@ def where_time_goes(path: Path) -> dict[str, float]:
     stages["qwen: decode (get_frames_at)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     min_pixels, max_pixels = frame_pixel_budget(n, CONFIG)
-    size = smart_resize(meta.height, meta.width, factor=2 * PATCH_SIZE, min_pixels=min_pixels, max_pixels=max_pixels)
+    size = smart_resize(
+        meta.height, meta.width, factor=2 * PATCH_SIZE, min_pixels=min_pixels, max_pixels=max_pixels
+    )
     tvf.resize(video, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True).float()
     stages["qwen: resize (torchvision, whole clip)"] = time.perf_counter() - t0
     del video
@@ -159,14 +163,26 @@ def where_time_goes(path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     reader = VideoReader(path)
     stages["vidspan: probe + packet index"] = time.perf_counter() - t0
-    wanted = sorted(set(select_frames(reader.frame_times, Span(0, reader.info.duration_seconds), CONFIG).tolist()))
+    wanted = sorted(
+        set(select_frames(reader.frame_times, Span(0, reader.info.duration_seconds), CONFIG).tolist())
+    )
     t0 = time.perf_counter()
     reader._decode_into(wanted, lambda i, frame: None)
     stages["vidspan: decode only (sparse, NONREF skip)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    reader._decode_runs(wanted, lambda i, frame: None, skip_unwanted=False)
+    stages["vidspan: decode only, without the NONREF skip"] = time.perf_counter() - t0
+    workers, reader._workers = reader._workers, 1
+    t0 = time.perf_counter()
+    reader._decode_into(wanted, lambda i, frame: None)
+    stages["vidspan: decode only, one decoder (frame threads)"] = time.perf_counter() - t0
+    reader._workers = workers
+    t0 = time.perf_counter()
     reader.sample(CONFIG)
     sample = time.perf_counter() - t0
-    stages["vidspan: RGB + resize (sample - decode only)"] = sample - stages["vidspan: decode only (sparse, NONREF skip)"]
+    stages["vidspan: RGB + resize (sample - decode only)"] = (
+        sample - stages["vidspan: decode only (sparse, NONREF skip)"]
+    )
     runs = reader._plan_runs(reader._position(reader._index.frame_pts[wanted]))
     fed = sum(r.end - r.start + 1 for r in runs)
     stages["vidspan: packets fed / total"] = fed / len(reader._index.packet_pts)
@@ -215,7 +231,8 @@ def machine() -> str:
 def table(results: list[Result]) -> str:
     """The markdown table."""
     lines = [
-        "| clip | frames (qwen / vidspan) | same indices | size (HxW) | qwen-vl-utils s | vidspan s | speed-up "
+        "| clip | frames (qwen / vidspan) | same indices | size (HxW) | qwen-vl-utils s | vidspan s "
+        "| speed-up "
         "| max Δt s | max Δpx | mean Δpx |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -223,10 +240,28 @@ def table(results: list[Result]) -> str:
         lines.append(
             f"| {r.name} | {r.qwen_frames} / {r.vidspan_frames} | {'yes' if r.same_indices else 'no'} "
             f"| {r.size[0]}x{r.size[1]}"
-            f"{'' if r.same_size else ' (sizes differ)'} | {min(r.qwen_seconds):.2f} | {min(r.vidspan_seconds):.2f} "
+            f"{'' if r.same_size else ' (sizes differ)'} | {min(r.qwen_seconds):.2f} "
+            f"| {min(r.vidspan_seconds):.2f} "
             f"| {r.ratio:.2f}x | {r.max_dt:.2g} | {r.max_diff} | {r.mean_diff:.3f} |"
         )
     return "\n".join(lines)
+
+
+def caption_stages(video: Path, model: str | None, cache_dir: Path, max_new_tokens: int) -> dict[str, float]:
+    """Seconds per stage of one ``vidspan.caption()`` call (load, probe, decode, preprocess, generate, parse).
+
+    Without ``model`` a tiny random Marlin-shaped checkpoint is built locally: decode and preprocess are
+    then real costs, generate is the cost of a 0.2 M-parameter model (run with a real checkpoint for real
+    generation numbers: ``--caption-model /path/to/Marlin-2B``).
+    """
+    import vidspan
+    from vidspan.testing.tiny_models import build_tiny_model
+
+    if model is None:
+        model = str(build_tiny_model("marlin", cache_dir / "tiny-marlin"))
+    result = vidspan.caption(video, model, max_new_tokens=max_new_tokens)
+    stages = ("load", "probe", "decode", "preprocess", "generate", "detokenize", "parse", "total")
+    return {stage: result.timings[stage] for stage in stages if stage in result.timings}
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -239,6 +274,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--long-clip", type=Path, default=None, help="use this file as the long clip")
     parser.add_argument("--skip-long", action="store_true", help="only the shared clips")
     parser.add_argument("--breakdown", action="store_true", help="also time the stages of each sampler")
+    parser.add_argument("--caption-video", type=Path, default=SHARED_VIDEOS / "bottle-detection.mp4",
+                        help="clip for the per-stage breakdown of one caption() call")
+    parser.add_argument("--caption-model", default=None,
+                        help="model for that call (default: a tiny random Marlin-shaped checkpoint)")
+    parser.add_argument("--caption-max-new-tokens", type=int, default=64)
+    parser.add_argument("--skip-caption", action="store_true", help="no caption() breakdown")
     return parser
 
 
@@ -254,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(path, repeats, args.breakdown)
         results.append(result)
         print(
-            f"{result.name}: qwen {min(result.qwen_seconds):.2f} s, vidspan {min(result.vidspan_seconds):.2f} s "
+            f"{result.name}: qwen {min(result.qwen_seconds):.2f} s, "
+            f"vidspan {min(result.vidspan_seconds):.2f} s "
             f"({result.ratio:.2f}x); frames {result.qwen_frames}/{result.vidspan_frames}, "
             f"same indices: {result.same_indices}; "
             f"max dt {result.max_dt:.2g} s; pixels max {result.max_diff} mean {result.mean_diff:.3f}",
@@ -265,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {stage}: {value:.2f}{unit}", flush=True)
     print()
     print(table(results))
+    if not args.skip_caption and args.caption_video.is_file():
+        stages = caption_stages(args.caption_video, args.caption_model, args.cache_dir,
+                                args.caption_max_new_tokens)
+        print(f"\nOne caption() call on {args.caption_video.name} "
+              f"({args.caption_model or 'tiny random Marlin-shaped model'}):\n")
+        print("| stage | seconds |\n|---|---:|")
+        for stage, seconds in stages.items():
+            print(f"| {stage} | {seconds:.2f} |")
     return 0
 
 

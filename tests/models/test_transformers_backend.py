@@ -49,7 +49,7 @@ def test_every_family_generates(loaded_models, tiny_clip, kind):
     assert 1 <= out.num_generated_tokens <= 6
     assert out.num_prompt_tokens == built.num_prompt_tokens
     assert out.mean_logprob is not None and math.isfinite(out.mean_logprob) and out.mean_logprob <= 0
-    assert set(out.timings) == {"preprocess", "generate", "decode"}
+    assert set(out.timings) == {"preprocess", "generate", "detokenize"}
     assert all(v >= 0 for v in out.timings.values())
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+
 def ffmpeg(*args: str) -> None:
     """Run the ffmpeg CLI quietly; skip the test when ffmpeg is not installed."""
     exe = shutil.which("ffmpeg")
@@ -34,8 +35,49 @@ def cfr_clip(clip_dir: Path) -> Path:
     -bf 3 -pix_fmt yuv420p cfr.mp4``
     """
     out = clip_dir / "cfr.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:duration=6:rate=30", "-c:v", "libx264",
-           "-preset", "veryfast", "-g", "30", "-bf", "3", "-pix_fmt", "yuv420p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:duration=6:rate=30",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "30",
+        "-bf",
+        "3",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def open_gop_clip(clip_dir: Path) -> Path:
+    """4 s, 320x180, 25 fps H.264 with open GOPs (B-frames that lead a keyframe reference the GOP before).
+
+    ``ffmpeg -f lavfi -i testsrc2=size=320x180:duration=4:rate=25 -c:v libx264 -g 20 -bf 3
+    -x264-params open-gop=1 -pix_fmt yuv420p open_gop.mkv``
+    """
+    out = clip_dir / "open_gop.mkv"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:duration=4:rate=25", "-c:v", "libx264", "-g", "20",
+        "-bf", "3", "-x264-params", "open-gop=1", "-pix_fmt", "yuv420p", str(out),
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def raw_h264(clip_dir: Path, cfr_clip: Path) -> Path:
+    """``cfr.mp4``'s video as a raw H.264 elementary stream (no timestamps at all).
+
+    ``ffmpeg -i cfr.mp4 -c copy -f h264 raw.h264``
+    """
+    out = clip_dir / "raw.h264"
+    ffmpeg("-i", str(cfr_clip), "-c", "copy", "-f", "h264", str(out))
     return out
 
 
@@ -47,9 +89,21 @@ def vfr_clip(clip_dir: Path) -> Path:
     -vf "select='if(lt(t,5),not(mod(n,3)),1)'" -fps_mode vfr -c:v libx264 -pix_fmt yuv420p vfr.mp4``
     """
     out = clip_dir / "vfr.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=10:rate=30",
-           "-vf", "select='if(lt(t,5),not(mod(n,3)),1)'", "-fps_mode", "vfr",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x96:duration=10:rate=30",
+        "-vf",
+        "select='if(lt(t,5),not(mod(n,3)),1)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
     return out
 
 
@@ -75,8 +129,17 @@ def one_second_clip(clip_dir: Path) -> Path:
     ``ffmpeg -f lavfi -i testsrc2=size=128x96:duration=1:rate=30 -c:v libx264 -pix_fmt yuv420p one.mp4``
     """
     out = clip_dir / "one.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:duration=1:rate=30", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=128x96:duration=1:rate=30",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
     return out
 
 
@@ -87,8 +150,17 @@ def odd_size_clip(clip_dir: Path) -> Path:
     ``ffmpeg -f lavfi -i testsrc=size=333x197:duration=2:rate=15 -c:v libx264 -pix_fmt yuv444p odd.mkv``
     """
     out = clip_dir / "odd.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=333x197:duration=2:rate=15", "-c:v", "libx264",
-           "-pix_fmt", "yuv444p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=333x197:duration=2:rate=15",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv444p",
+        str(out),
+    )
     return out
 
 
@@ -106,8 +178,19 @@ def truncated_faststart_mp4(clip_dir: Path) -> Path:
     -movflags +faststart fast.mp4; head -c $((size / 2)) fast.mp4 > cut_fast.mp4``
     """
     src = clip_dir / "fast.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=4:rate=10", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(src))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x96:duration=4:rate=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        str(src),
+    )
     return _cut_in_half(src, clip_dir / "cut_fast.mp4")
 
 
@@ -119,17 +202,37 @@ def truncated_mkv(clip_dir: Path) -> Path:
     head -c $((size / 2)) full.mkv > cut.mkv``
     """
     src = clip_dir / "full.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=4:rate=10", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(src))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x96:duration=4:rate=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(src),
+    )
     return _cut_in_half(src, clip_dir / "cut.mkv")
 
 
 @pytest.fixture(scope="session")
 def undecodable_mp4(clip_dir: Path) -> Path:
-    """A well-formed MP4 whose frame data is all zero bytes (``fast.mp4`` with its ``mdat`` payload zeroed)."""
+    """A well-formed MP4 whose frame data is all zero bytes (a faststart MP4 with its ``mdat`` zeroed)."""
     src = clip_dir / "fast_for_zero.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:duration=2:rate=10", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(src))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x96:duration=2:rate=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        str(src),
+    )
     data = bytearray(src.read_bytes())
     start = data.find(b"mdat") + 4
     data[start:] = bytes(len(data) - start)

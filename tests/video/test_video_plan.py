@@ -36,7 +36,10 @@ def qwen():
         ({"max_frames": 1}, r"Invalid max_frames: 1\. It must be an integer >= 2\."),
         ({"min_frames": 10, "max_frames": 8}, r"Invalid max_frames: 8\. It must be >= min_frames \(10\)\."),
         ({"max_pixels": 0}, r"Invalid max_pixels: 0\. It must be an integer >= 1\."),
-        ({"max_pixels": 1000, "min_pixels": 2000}, r"Invalid max_pixels: 1000\. It must be >= min_pixels \(2000\)"),
+        (
+            {"max_pixels": 1000, "min_pixels": 2000},
+            r"Invalid max_pixels: 1000\. It must be >= min_pixels \(2000\)",
+        ),
         ({"min_pixels": -4}, r"Invalid min_pixels: -4\. It must be an integer >= 1\."),
         ({"total_pixels": 0}, r"Invalid total_pixels: 0\. It must be an integer >= 1\."),
         ({"patch_factor": 0}, r"Invalid patch_factor: 0\. It must be an integer >= 1\."),
@@ -154,7 +157,9 @@ def test_smart_resize_matches_qwen_vl_utils(qwen, height, width, factor, min_tok
     min_pixels = min_tokens * factor * factor
     max_pixels = (min_tokens + extra_tokens) * factor * factor
     expected = qwen.smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
-    assert smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels) == expected
+    assert (
+        smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels) == expected
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -167,11 +172,15 @@ def test_smart_resize_matches_qwen_vl_utils(qwen, height, width, factor, min_tok
 def test_frame_pixel_budget_matches_fetch_video(qwen, num_frames, total_tokens, max_tokens, factor):
     """Reproduces the budget lines of qwen-vl-utils 0.0.14 ``fetch_video`` with its own constants."""
     total_pixels = None if total_tokens is None else total_tokens * factor * factor
-    config = SamplingConfig(max_pixels=max_tokens * factor * factor, total_pixels=total_pixels, patch_factor=factor)
+    config = SamplingConfig(
+        max_pixels=max_tokens * factor * factor, total_pixels=total_pixels, patch_factor=factor
+    )
     min_pixels = qwen.VIDEO_MIN_TOKEN_NUM * factor * factor
     total = total_pixels if total_pixels is not None else math.inf
-    ceiling = max(min(qwen.VIDEO_MAX_TOKEN_NUM * factor * factor, total / num_frames * qwen.FRAME_FACTOR),
-                  int(min_pixels * 1.05))
+    ceiling = max(
+        min(qwen.VIDEO_MAX_TOKEN_NUM * factor * factor, total / num_frames * qwen.FRAME_FACTOR),
+        int(min_pixels * 1.05),
+    )
     assert frame_pixel_budget(num_frames, config) == (min_pixels, min(config.max_pixels, ceiling))
 
 
@@ -223,7 +232,9 @@ def test_select_frames_windows_and_single_frames():
     assert select_frames(times, Span(5.01, 5.02), MARLIN).tolist() == [150, 150]  # between frames
     assert select_frames(np.array([0.0]), Span(0, 1), MARLIN).tolist() == [0, 0]
     assert select_frames(times, Span(20.0, 30.0), MARLIN).tolist() == [299, 299]
-    with pytest.raises(ValueError, match=r"Invalid frame_times: shape \(0,\)\. It must be a non-empty 1-D array\."):
+    with pytest.raises(
+        ValueError, match=r"Invalid frame_times: shape \(0,\)\. It must be a non-empty 1-D array\."
+    ):
         select_frames(np.array([]), Span(0, 1), MARLIN)
 
 
@@ -241,7 +252,7 @@ def test_plan_windows_long_video_overlaps_and_ends_at_the_end():
     assert [w.to_tuple() for w in windows] == [(0, 120), (120, 240), (240, 360), (360, 480), (480, 600)]
     windows = plan_windows(300.0, window_seconds=120, overlap_seconds=10)
     assert len(windows) == 3 and windows[0].start == 0.0 and windows[-1].end == 300.0
-    assert all(a.end - b.start >= 10 - 1e-6 for a, b in zip(windows, windows[1:]))
+    assert all(a.end - b.start >= 10 - 1e-6 for a, b in zip(windows, windows[1:], strict=False))
 
 
 @settings(max_examples=200, deadline=None)
@@ -259,7 +270,7 @@ def test_plan_windows_properties(duration, window, overlap_fraction, start):
     assert math.isclose(windows[-1].end, start + duration, abs_tol=2e-6)
     for w in windows:
         assert w.duration <= window + 2e-6
-    for a, b in zip(windows, windows[1:]):
+    for a, b in zip(windows, windows[1:], strict=False):
         assert b.start > a.start
         assert a.end - b.start >= overlap - 2e-6  # consecutive windows share at least the overlap
     if duration > window:  # as few windows as the overlap allows
@@ -270,7 +281,10 @@ def test_plan_windows_properties(duration, window, overlap_fraction, start):
     ("kwargs", "message"),
     [
         ({"window_seconds": 0, "overlap_seconds": 0}, r"Invalid window_seconds: 0\. It must be > 0\."),
-        ({"window_seconds": 10, "overlap_seconds": 10}, r"Invalid overlap_seconds: 10\. It must be >= 0 and < window_seconds \(10\)\."),
+        (
+            {"window_seconds": 10, "overlap_seconds": 10},
+            r"Invalid overlap_seconds: 10\. It must be >= 0 and < window_seconds \(10\)\.",
+        ),
         ({"window_seconds": 10, "overlap_seconds": -1}, r"Invalid overlap_seconds: -1\. It must be"),
     ],
 )

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from vidspan.errors import VideoError
-from vidspan.video import SamplingConfig, probe, select_frames
 from vidspan.types import Span
+from vidspan.video import SamplingConfig, probe, select_frames
 
 SHARED_CLIPS = {
     # name: (frames, fps, duration seconds, width, height, frames sampled with Marlin's defaults)
@@ -44,7 +44,9 @@ def test_shared_clips_sampled_frame_counts(shared_videos, name):
     from vidspan.video import open_video
 
     with open_video(shared_videos / name) as reader:
-        picked = select_frames(reader.frame_times, Span(0, info.duration_seconds), SamplingConfig(max_frames=240))
+        picked = select_frames(
+            reader.frame_times, Span(0, info.duration_seconds), SamplingConfig(max_frames=240)
+        )
     assert len(picked) == SHARED_CLIPS[name][5]
 
 
@@ -94,9 +96,15 @@ def test_probe_odd_size_and_one_second(odd_size_clip, one_second_clip):
     ("fixture", "reason"),
     [
         ("truncated_mp4", r"the file is truncated: it is an MP4/MOV file without its index \(moov atom\)"),
-        ("truncated_faststart_mp4", r"the file is truncated: its index lists 40 frames but only \d+ are present"),
+        (
+            "truncated_faststart_mp4",
+            r"the file is truncated: its index lists 40 frames but only \d+ are present",
+        ),
         ("truncated_mkv", r"the file is truncated: its header says 4\.00 s but the data ends at \d\.\d\d s"),
-        ("text_as_mp4", r"not a video file or an unsupported format \(Invalid data found when processing input\)"),
+        (
+            "text_as_mp4",
+            r"not a video file or an unsupported format \(Invalid data found when processing input\)",
+        ),
         ("empty_mp4", r"the file is empty \(0 bytes\)"),
         ("audio_only", r"it has no video stream"),
         ("undecodable_mp4", r"its video stream cannot be decoded: no frame came out"),
@@ -113,7 +121,9 @@ def test_missing_path_and_directory(tmp_path):
     missing = tmp_path / "nope.mp4"
     with pytest.raises(VideoError, match=re.escape(f"Cannot read video {missing}: no such file")):
         probe(missing)
-    with pytest.raises(VideoError, match=re.escape(f"Cannot read video {tmp_path}: it is a directory, not a video file")):
+    with pytest.raises(
+        VideoError, match=re.escape(f"Cannot read video {tmp_path}: it is a directory, not a video file")
+    ):
         probe(tmp_path)
 
 
@@ -122,5 +132,7 @@ def test_still_image_is_not_a_video(tmp_path):
 
     path = tmp_path / "frame.mp4"
     Image.new("RGB", (64, 48), "red").save(path, format="PNG")
-    with pytest.raises(VideoError, match=r"not a video file or an unsupported format \(a still image: png_pipe\)"):
+    with pytest.raises(
+        VideoError, match=r"not a video file or an unsupported format \(a still image: png_pipe\)"
+    ):
         probe(path)

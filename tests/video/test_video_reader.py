@@ -1,4 +1,4 @@
-"""VideoReader: sparse decoding equals a full decode, sampling by time, rotation, sizes, qwen-vl-utils parity."""
+"""VideoReader: sparse decoding equals a full decode; sampling by time, rotation, sizes, qwen parity."""
 
 from __future__ import annotations
 
@@ -72,15 +72,32 @@ def test_sparse_decoding_is_identical_with_b_frames(cfr_clip, no_fallback):
         assert_identical_to_full_decode(reader, np.arange(180))
 
 
+def test_sparse_decoding_is_identical_with_open_gops(open_gop_clip, no_fallback):
+    with open_video(open_gop_clip) as reader:
+        assert_identical_to_full_decode(reader, np.arange(0, 100, 3))
+        assert_identical_to_full_decode(reader, np.array([17, 18, 19, 20, 21, 38, 39, 41, 99]))
+
+
+def test_stream_without_timestamps_is_decoded_in_order(raw_h264, cfr_clip):
+    with open_video(raw_h264) as raw, open_video(cfr_clip) as mp4:
+        assert raw.info.num_frames == 180
+        assert np.allclose(raw.frame_times, mp4.frame_times)
+        indices = np.array([0, 31, 100, 179, 31])
+        assert np.array_equal(raw.decode(indices), mp4.decode(indices))
+        assert raw.sample().frame_indices == mp4.sample().frame_indices
+
+
 def test_sparse_decoding_skips_and_plain_runs_agree(cfr_clip):
     with open_video(cfr_clip) as reader:
         wanted = list(range(2, 180, 11))
         results = []
         for skip in (True, False):
             frames: dict[int, np.ndarray] = {}
-            done = reader._decode_runs(wanted, lambda i, f: frames.__setitem__(i, f.to_ndarray(format="rgb24")),
-                                       skip_unwanted=skip)
-            assert done == set(wanted)
+
+            def keep(i: int, frame: av.VideoFrame, frames: dict[int, np.ndarray] = frames) -> None:
+                frames[i] = frame.to_ndarray(format="rgb24")
+
+            assert reader._decode_runs(wanted, keep, skip_unwanted=skip) == set(wanted)
             results.append(frames)
         assert all(np.array_equal(results[0][i], results[1][i]) for i in wanted)
 
@@ -95,7 +112,9 @@ def test_frame_plan_equals_qwen_vl_utils_indices(shared_videos, name):
         ele = {"fps": 2.0, "max_frames": 240}
         n = qwen.smart_nframes(ele, total_frames=info.num_frames, video_fps=info.fps)
         expected = torch.linspace(0, info.num_frames - 1, n).round().long().tolist()
-        picked = select_frames(reader.frame_times, Span(0, info.duration_seconds), SamplingConfig(max_frames=240))
+        picked = select_frames(
+            reader.frame_times, Span(0, info.duration_seconds), SamplingConfig(max_frames=240)
+        )
     assert picked.tolist() == expected
 
 
@@ -211,8 +230,10 @@ def test_concurrent_sampling_from_one_reader(cfr_clip):
     with open_video(cfr_clip) as reader:
         expected = reader.sample(window=Span(0, 3)).frames
         results: list[np.ndarray] = []
-        threads = [threading.Thread(target=lambda: results.append(reader.sample(window=Span(0, 3)).frames))
-                   for _ in range(3)]
+        threads = [
+            threading.Thread(target=lambda: results.append(reader.sample(window=Span(0, 3)).frames))
+            for _ in range(3)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -230,7 +251,13 @@ def test_pixels_close_to_qwen_vl_utils(shared_videos):
     pytest.importorskip("torchcodec")
     qwen = pytest.importorskip("qwen_vl_utils.vision_process")
     path = shared_videos / "asl-walk.mkv"
-    ele = {"video": str(path), "fps": 2.0, "max_frames": 240, "max_pixels": 200704, "min_pixels": 128 * 32 * 32}
+    ele = {
+        "video": str(path),
+        "fps": 2.0,
+        "max_frames": 240,
+        "max_pixels": 200704,
+        "min_pixels": 128 * 32 * 32,
+    }
     try:
         video, meta, _ = qwen.VIDEO_READER_BACKENDS["torchcodec"](ele)
     except Exception as exc:  # noqa: BLE001 - an environment without a working torchcodec
@@ -238,10 +265,11 @@ def test_pixels_close_to_qwen_vl_utils(shared_videos):
     clip = sample_clip(path)
     assert list(clip.frame_indices) == list(meta["frames_indices"])
     assert np.allclose(clip.timestamps, np.asarray(meta["frames_indices"]) / 30.0, atol=1e-3)
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional
+    from torchvision.transforms import InterpolationMode, functional
 
-    theirs = functional.resize(video, list(clip.size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+    theirs = functional.resize(
+        video, list(clip.size), interpolation=InterpolationMode.BICUBIC, antialias=True
+    )
     theirs = theirs.float().round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
     diff = np.abs(theirs.astype(int) - clip.frames.astype(int))
     assert diff.mean() < 0.25 and diff.max() <= 16, (diff.mean(), diff.max())

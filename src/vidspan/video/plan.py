@@ -150,8 +150,8 @@ def smart_nframes(num_source_frames: int, duration_seconds: float, config: Sampl
     # durations measured from timestamps carry float error (119.99999 s for 1200 frames at 10 fps): snap
     # to a micro-frame so the count does not drop by 2 at an even boundary
     wanted = round(duration_seconds * config.fps, 6)
-    nframes = min(min(max(wanted, min_frames), max_frames), num_source_frames)
-    return max(FRAME_FACTOR, floor_by_factor(nframes, FRAME_FACTOR))
+    clamped = min(min(max(wanted, min_frames), max_frames), num_source_frames)
+    return max(FRAME_FACTOR, floor_by_factor(clamped, FRAME_FACTOR))
 
 
 def smart_resize(
@@ -227,7 +227,9 @@ def frame_pixel_budget(num_frames: int, config: SamplingConfig) -> tuple[int, fl
         ceiling = min(ceiling, config.total_pixels / num_frames * FRAME_FACTOR)
     ceiling = max(ceiling, int(min_pixels * 1.05))
     if config.max_pixels > ceiling:
-        logger.debug("max_pixels %s exceeds the per-frame limit %s; using the limit", config.max_pixels, ceiling)
+        logger.debug(
+            "max_pixels %s exceeds the per-frame limit %s; using the limit", config.max_pixels, ceiling
+        )
     return min_pixels, min(config.max_pixels, ceiling)
 
 
@@ -321,7 +323,8 @@ def plan_windows(
         raise ValueError(f"Invalid window_seconds: {window_seconds}. It must be > 0.")
     if not (math.isfinite(overlap_seconds) and 0 <= overlap_seconds < window_seconds):
         raise ValueError(
-            f"Invalid overlap_seconds: {overlap_seconds}. It must be >= 0 and < window_seconds ({window_seconds})."
+            f"Invalid overlap_seconds: {overlap_seconds}. "
+            f"It must be >= 0 and < window_seconds ({window_seconds})."
         )
     if not (math.isfinite(start_seconds) and start_seconds >= 0):
         raise ValueError(f"Invalid start_seconds: {start_seconds}. It must be a finite number >= 0.")
@@ -335,6 +338,8 @@ def plan_windows(
     count = math.ceil((duration_seconds - overlap_seconds) / (window_seconds - overlap_seconds) - 1e-9)
     length = (duration_seconds + (count - 1) * overlap_seconds) / count
     step = length - overlap_seconds
-    windows = [Span(round(start + i * step, 6), round(start + i * step + length, 6)) for i in range(count - 1)]
+    windows = [
+        Span(round(start + i * step, 6), round(start + i * step + length, 6)) for i in range(count - 1)
+    ]
     windows.append(Span(round(end - length, 6), end))
     return windows

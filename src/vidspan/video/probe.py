@@ -14,9 +14,12 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
+from av.video.stream import VideoStream
 
 from vidspan.errors import VideoError
 from vidspan.types import VideoInfo
@@ -122,10 +125,12 @@ def _open_error(path: Path, exc: av.error.FFmpegError) -> VideoError:
     return VideoError(path, f"not a video file or an unsupported format ({message})")
 
 
-def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+def _video_stream(path: Path, container: av.container.InputContainer) -> VideoStream:
     fmt = container.format.name
     streams = [
-        s for s in container.streams.video if not (int(s.disposition) & int(av.stream.Disposition.attached_pic))
+        s
+        for s in container.streams.video
+        if not (int(s.disposition) & int(av.stream.Disposition.attached_pic))
     ]
     if not streams:
         raise VideoError(path, "it has no video stream")
@@ -137,7 +142,7 @@ def _video_stream(path: Path, container: av.container.InputContainer) -> av.vide
 
 
 def _scan_open(
-    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    path: Path, container: av.container.InputContainer, stream: VideoStream
 ) -> tuple[VideoInfo, StreamIndex]:
     """One demux pass over all streams: index the video packets, decode the first frame, check the end."""
     file_size = path.stat().st_size
@@ -189,16 +194,22 @@ def _scan_open(
     except av.error.FFmpegError as exc:
         if not pts and missing_pts == 0:
             raise VideoError(path, f"its video stream cannot be read ({_reason(exc)})") from exc
-        raise VideoError(path, f"the file is truncated: reading stopped with an error ({_reason(exc)})") from exc
+        raise VideoError(
+            path, f"the file is truncated: reading stopped with an error ({_reason(exc)})"
+        ) from exc
     num_packets = len(pts) + missing_pts
     if num_packets == 0:
         raise VideoError(path, "the file is truncated: its video stream holds no frames")
     if past_end:
-        raise VideoError(path, f"the file is truncated: its index points past the end of the data ({file_size} bytes)")
+        raise VideoError(
+            path, f"the file is truncated: its index points past the end of the data ({file_size} bytes)"
+        )
     header_frames = stream.frames or 0
     if header_frames > 0 and num_packets < header_frames and container.format.name.startswith("mov"):
         raise VideoError(
-            path, f"the file is truncated: its index lists {header_frames} frames but only {num_packets} are present"
+            path,
+            f"the file is truncated: its index lists {header_frames} frames "
+            f"but only {num_packets} are present",
         )
     _check_header_duration(path, container, content_end)
     if first_frame is None:
@@ -221,7 +232,7 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
-def _drain_first_frame(codec: av.codec.context.CodecContext) -> av.VideoFrame | None:
+def _drain_first_frame(codec: VideoCodecContext) -> av.VideoFrame | None:
     try:
         frames = codec.decode(None)
     except av.error.FFmpegError:
@@ -230,14 +241,21 @@ def _drain_first_frame(codec: av.codec.context.CodecContext) -> av.VideoFrame | 
 
 
 def _check_header_duration(path: Path, container: av.container.InputContainer, content_end: float) -> None:
-    """A file whose packets all end well before the duration its header states was cut short."""
+    """A file whose packets all end well before the duration its header states was cut short.
+
+    Only Matroska/WebM headers are trusted here: they store the duration, while FFmpeg estimates it (from
+    the bitrate, say) for formats that do not; MP4 truncation is caught by its sample table instead.
+    """
+    if not container.format.name.startswith("matroska") or content_end <= 0:
+        return
     if container.duration is None or container.duration <= 0:
         return
     header_seconds = container.duration / av.time_base + max(0.0, (container.start_time or 0) / av.time_base)
     if header_seconds - content_end > max(0.5, 0.05 * header_seconds):
         raise VideoError(
             path,
-            f"the file is truncated: its header says {header_seconds:.2f} s but the data ends at {content_end:.2f} s",
+            f"the file is truncated: its header says {header_seconds:.2f} s "
+            f"but the data ends at {content_end:.2f} s",
         )
 
 
@@ -265,20 +283,24 @@ def _index_from_packets(
     )
 
 
-def _index_by_decoding(path: Path, stream_index: int, time_base: Fraction, rate: Fraction | None) -> StreamIndex:
+def _index_by_decoding(
+    path: Path, stream_index: int, time_base: Fraction, rate: Fraction | None
+) -> StreamIndex:
     """Frame times of a stream without packet timestamps, from decoding it in order."""
     step = 1.0 / float(rate) if rate else 1.0 / 25.0
     times: list[float] = []
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams[stream_index]
+            stream = cast(VideoStream, container.streams[stream_index])
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
                 times.append(frame.time if frame.time is not None else len(times) * step)
     except av.error.FFmpegError as exc:
         if not times:
             raise VideoError(path, f"its video stream cannot be decoded ({_reason(exc)})") from exc
-        logger.warning("%s: decoding stopped early (%s); using the %d frames decoded", path, _reason(exc), len(times))
+        logger.warning(
+            "%s: decoding stopped early (%s); using the %d frames decoded", path, _reason(exc), len(times)
+        )
     if not times:
         raise VideoError(path, "its video stream cannot be decoded: no frame came out")
     frame_times = np.maximum.accumulate(np.asarray(times, dtype=np.float64))
@@ -299,7 +321,7 @@ def _index_by_decoding(path: Path, stream_index: int, time_base: Fraction, rate:
 def _info(
     path: Path,
     container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
+    stream: VideoStream,
     first_frame: av.VideoFrame,
     index: StreamIndex,
     last_duration: float,

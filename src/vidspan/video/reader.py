@@ -4,9 +4,10 @@ Decoding plan: the wanted frames are grouped into runs that start at a keyframe;
 demuxer seeks (or, for short gaps, reads on without decoding). Inside a run every packet goes to the
 decoder, but packets of unwanted frames are decoded with ``skip_frame="NONREF"``, so FFmpeg drops the
 non-reference frames (most B-frames) that no wanted frame depends on; reference frames are still decoded,
-so wanted frames come out bit-identical to a full decode. Frames are matched by pts, converted to RGB
-and resized (Pillow bicubic, antialiased) as soon as they come out, so memory stays bounded by the
-output array.
+so wanted frames come out bit-identical to a full decode. The runs are split into two stretches of the
+file decoded by two decoders at once (runs start at keyframes, so they are independent). Frames are
+matched by pts, converted to RGB and resized (Pillow bicubic, antialiased) as soon as they come out, so
+memory stays bounded by the output array.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
+from av.video.stream import VideoStream
 from PIL import Image
 
 from vidspan.errors import VideoError
 from vidspan.types import Clip, Span, VideoInfo
 from vidspan.video.plan import SamplingConfig, frame_pixel_budget, select_frames, smart_resize
-from vidspan.video.probe import StreamIndex, scan
+from vidspan.video.probe import scan
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +183,9 @@ class VideoReader:
             raise IndexError(f"Invalid frame index: {int(bad[0])}. It must be in [0, {total}).")
         if size is not None:
             if len(size) != 2 or any(int(v) != v or v <= 0 for v in size):
-                raise ValueError(f"Invalid size: {size!r}. It must be (height, width) with positive integers.")
+                raise ValueError(
+                    f"Invalid size: {size!r}. It must be (height, width) with positive integers."
+                )
             size = (int(size[0]), int(size[1]))
         height, width = size if size is not None else (self._info.height, self._info.width)
         out = np.empty((len(wanted), height, width, 3), dtype=np.uint8)
@@ -201,8 +207,14 @@ class VideoReader:
         missing = sorted(set(slots) - done)
         if missing:
             if not done:
-                raise VideoError(self._path, "its video stream cannot be decoded: none of the wanted frames came out")
-            logger.warning("%s: %d frame(s) could not be decoded; using the nearest decoded ones", self._path, len(missing))
+                raise VideoError(
+                    self._path, "its video stream cannot be decoded: none of the wanted frames came out"
+                )
+            logger.warning(
+                "%s: %d frame(s) could not be decoded; using the nearest decoded ones",
+                self._path,
+                len(missing),
+            )
             have = np.asarray(sorted(done))
             for i in missing:
                 nearest = int(have[np.argmin(np.abs(have - i))])
@@ -242,7 +254,7 @@ class VideoReader:
         leading = (index.packet_pts[positions] < index.packet_pts[starts]) & (ki > 0)
         starts = np.where(leading, keys[np.maximum(ki - 1, 0)], starts)  # open-GOP leading pictures
         runs: list[_Run] = []
-        for start, end in sorted(zip(starts.tolist(), positions.tolist())):
+        for start, end in sorted(zip(starts.tolist(), positions.tolist(), strict=True)):
             if runs and start <= runs[-1].end + 1:
                 runs[-1].end = max(runs[-1].end, end)
             else:
@@ -252,7 +264,7 @@ class VideoReader:
     def _decode_runs(self, wanted: list[int], sink: FrameSink, *, skip_unwanted: bool) -> set[int]:
         """Decode keyframe-started runs of packets, split over worker threads by stretches of the file."""
         wanted_pts = self._index.frame_pts[wanted]
-        by_pts = dict(zip(wanted_pts.tolist(), wanted))
+        by_pts = dict(zip(wanted_pts.tolist(), wanted, strict=True))
         runs = self._plan_runs(self._position(wanted_pts))
         groups = _split_runs(runs, min(self._workers, len(runs)))
         threads = max(1, CPU_COUNT // max(1, len(groups)))
@@ -277,9 +289,9 @@ class VideoReader:
         skip_unwanted: bool,
         threads: int,
     ) -> None:
-        """Decode ``runs`` with one demuxer and decoder (``threads`` FFmpeg threads), wanted frames to ``sink``."""
+        """Decode ``runs`` with one demuxer and decoder (``threads`` FFmpeg threads) into ``sink``."""
         with self._open() as container:
-            stream = container.streams[self._index.stream_index]
+            stream = cast(VideoStream, container.streams[self._index.stream_index])
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
             ctx = stream.codec_context
@@ -309,12 +321,12 @@ class VideoReader:
         index = self._index
         done: set[int] = set()
         if index.exact:
-            by_key = dict(zip(index.frame_pts[wanted].tolist(), wanted))
+            by_key = dict(zip(index.frame_pts[wanted].tolist(), wanted, strict=True))
         else:
             by_key = {i: i for i in wanted}
         last = max(wanted)
         with self._open() as container:
-            stream = container.streams[index.stream_index]
+            stream = cast(VideoStream, container.streams[index.stream_index])
             stream.thread_type = "AUTO"
             count = 0
             try:
@@ -341,7 +353,7 @@ class VideoReader:
 class _PacketCursor:
     """Reads video packets with their decode-order positions; moves to a position by seeking or skipping."""
 
-    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, reader: VideoReader):
+    def __init__(self, container: av.container.InputContainer, stream: VideoStream, reader: VideoReader):
         self._container = container
         self._stream = stream
         self._reader = reader
@@ -412,11 +424,11 @@ def _split_runs(runs: list[_Run], parts: int) -> list[list[_Run]]:
         return [runs] if runs else []
     sizes = np.cumsum([r.end - r.start + 1 for r in runs])
     bounds = np.searchsorted(sizes, sizes[-1] * np.arange(1, parts) / parts, side="left") + 1
-    groups = [runs[a:b] for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), len(runs)])]
+    groups = [runs[a:b] for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), len(runs)], strict=True)]
     return [g for g in groups if g]
 
 
-def _decode(ctx: av.codec.context.CodecContext, packet: av.Packet | None, path: Path) -> list[av.VideoFrame]:
+def _decode(ctx: VideoCodecContext, packet: av.Packet | None, path: Path) -> list[av.VideoFrame]:
     try:
         return ctx.decode(packet)
     except av.error.EOFError:
