@@ -43,6 +43,15 @@ class RunSettings:
     overlap_seconds: float
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
+    def windows_for(self, info: VideoInfo) -> list[Span]:
+        """The windows this run splits ``info``'s video into."""
+        return plan_windows(
+            info.duration_seconds,
+            window_seconds=self.window_seconds,
+            overlap_seconds=self.overlap_seconds,
+            start_seconds=info.start_seconds,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for logs and JSON output."""
         s = self.sampling
@@ -150,12 +159,7 @@ def iter_window_clips(
     started = time.perf_counter()
     with open_video(path) as reader:
         info = reader.info
-        windows = plan_windows(
-            info.duration_seconds,
-            window_seconds=settings.window_seconds,
-            overlap_seconds=settings.overlap_seconds,
-            start_seconds=info.start_seconds,
-        )
+        windows = settings.windows_for(info)
         settings.timings["probe"] = time.perf_counter() - started
         if progress:
             progress(
@@ -208,12 +212,7 @@ def plan_video(video: VideoLike, settings: RunSettings) -> tuple[VideoInfo, list
     config = settings.sampling
     with open_video(Path(video)) as reader:
         info = reader.info
-        windows = plan_windows(
-            info.duration_seconds,
-            window_seconds=settings.window_seconds,
-            overlap_seconds=settings.overlap_seconds,
-            start_seconds=info.start_seconds,
-        )
+        windows = settings.windows_for(info)
         plans = []
         for window in windows:
             n = len(select_frames(reader.frame_times, window, config))

@@ -17,7 +17,9 @@ def test_modules_stay_small_and_named_by_content():
         lines = len(path.read_text().splitlines())
         if lines > 800:
             too_long[str(path.relative_to(PACKAGE))] = lines
-        assert path.stem not in {"utils", "helpers", "common", "misc"}, f"{path}: name modules by their content"
+        assert path.stem not in {"utils", "helpers", "common", "misc"}, (
+            f"{path}: name modules by their content"
+        )
     assert not too_long, f"modules over the 800-line limit: {too_long}"
 
 

@@ -135,7 +135,7 @@ def test_generate_many_processes_the_video_once(loaded_models, tiny_clip, monkey
     )
     shared = model.build_many(clip, prompts)
     assert len(calls) == 1
-    for one, many in zip(singles, shared):
+    for one, many in zip(singles, shared, strict=False):
         assert one.text == many.text
         assert set(one.inputs.keys()) == set(many.inputs.keys())
         for key in one.inputs:
@@ -223,7 +223,7 @@ def test_mean_logprob_matches_the_full_scores(loaded_models, tiny_clip):
             **inputs, max_new_tokens=5, do_sample=False, return_dict_in_generate=True, output_scores=True
         )
     new = full.sequences[0, inputs["input_ids"].shape[1] :].tolist()
-    logprobs = [float(torch.log_softmax(s[0], -1)[t]) for s, t in zip(full.scores, new)]
+    logprobs = [float(torch.log_softmax(s[0], -1)[t]) for s, t in zip(full.scores, new, strict=False)]
     assert out.num_generated_tokens == len(new)
     assert out.mean_logprob == pytest.approx(sum(logprobs) / len(logprobs), abs=1e-5)
 
@@ -323,9 +323,9 @@ def test_hub_id_offline_fails_fast_with_hints(tiny_spec, monkeypatch):
         TransformersModel(tiny_spec("marlin", "NemoStation/Marlin-2B"))
     assert time.perf_counter() - started < 5
     message = str(info.value)
-    assert message.startswith("The weights of NemoStation/Marlin-2B are not available here: no local copy")
+    assert message.startswith("The weights of NemoStation/Marlin-2B are not available here (no local copy")
     assert "HF_HUB_OFFLINE=1" in message
-    assert "local checkpoint directory (--model /path/to/Marlin-2B)" in message
+    assert "local checkpoint directory with --model /path/to/Marlin-2B" in message and message.count(". ") == 0
     assert "--base-url http://HOST:8000/v1" in message
 
 
@@ -337,7 +337,7 @@ def _online(monkeypatch, reachable: bool):
 
 def test_unreachable_hub_fails_fast(tiny_spec, monkeypatch):
     _online(monkeypatch, reachable=False)
-    with pytest.raises(ModelUnavailableError, match=r"the Hub cannot be reached\. Pass a local checkpoint"):
+    with pytest.raises(ModelUnavailableError, match=r"the Hub cannot be reached\), so pass a local checkpoint"):
         hub.resolve_checkpoint("NemoStation/Marlin-2B")
 
 

@@ -7,6 +7,8 @@ for those models use.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vidspan.models.base import Family
 
 MARLIN_CAPTION_PROMPT = (
@@ -67,27 +69,11 @@ QWEN3_VL = Family(
     find_max_new_tokens=512,
 )
 
-QWEN2_5_VL = Family(
-    name="qwen2.5-vl",
-    patch_factor=28,
-    time_encoding="mrope",
-    caption_prompt=GENERIC_CAPTION_PROMPT,
-    find_prompt=TIMELENS_FIND_PROMPT,
-    output_format="timelens",
-    caption_max_new_tokens=2048,
-    find_max_new_tokens=512,
-)
+# Qwen2.5-VL: the same prompts, a 28-pixel patch factor and time in the rotary positions only.
+QWEN2_5_VL = replace(QWEN3_VL, name="qwen2.5-vl", patch_factor=28, time_encoding="mrope")
 
-TIMELENS = Family(
-    name="timelens",
-    patch_factor=32,
-    time_encoding="text-markers",
-    caption_prompt=GENERIC_CAPTION_PROMPT,
-    find_prompt=TIMELENS_FIND_PROMPT,
-    output_format="timelens",
-    caption_max_new_tokens=2048,
-    find_max_new_tokens=512,
-)
+# TimeLens-8B: Qwen3-VL-8B weights trained for grounding with the TimeLens prompt.
+TIMELENS = replace(QWEN3_VL, name="timelens")
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (MARLIN, QWEN3_5, QWEN3_VL, QWEN2_5_VL, TIMELENS)}
 

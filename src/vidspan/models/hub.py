@@ -122,8 +122,7 @@ def _name(repo_id: str) -> str:
 
 def _unavailable(repo_id: str, reason: str) -> str:
     return (
-        f"The weights of {repo_id} are not available here: "
-        f"no local copy in the Hugging Face cache and {reason}. "
-        f"Pass a local checkpoint directory (--model /path/to/{_name(repo_id)}) or serve the model with vLLM "
-        "and pass --base-url http://HOST:8000/v1."
+        f"The weights of {repo_id} are not available here (no local copy in the Hugging Face cache and "
+        f"{reason}), so pass a local checkpoint directory with --model /path/to/{_name(repo_id)} or an "
+        "OpenAI-compatible server such as vLLM with --base-url http://HOST:8000/v1."
     )

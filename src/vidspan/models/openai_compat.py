@@ -211,7 +211,7 @@ class OpenAICompatModel(VideoModel):
             body["media_io_kwargs"] = {"video": _frame_list_metadata(clip)}
         else:
             parts = []
-            for frame, t in zip(clip.frames, clip.timestamps):
+            for frame, t in zip(clip.frames, clip.timestamps, strict=False):
                 parts.append({"type": "text", "text": f"{t - clip.window.start:.1f} seconds:"})
                 url = "data:image/jpeg;base64," + _jpeg_base64(frame, self.jpeg_quality)
                 parts.append({"type": "image_url", "image_url": {"url": url}})
@@ -273,7 +273,7 @@ class OpenAICompatModel(VideoModel):
                 raise BackendConnectionError(
                     f"Cannot connect to the model server at {where}: connection refused. Is it running?"
                 ) from exc
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 raise BackendConnectionError(
                     f"The model server at {where} did not answer within {self.timeout_seconds:g} seconds. "
                     "Raise timeout_seconds or send a shorter clip."

@@ -296,7 +296,11 @@ class TransformersModel(VideoModel):
             mean_logprob=float(torch.stack(recorder.values).mean()) if recorder.values else None,
             num_prompt_tokens=built.num_prompt_tokens,
             num_generated_tokens=len(new),
-            timings={"preprocess": preprocess, "generate": generate, "detokenize": time.perf_counter() - started},
+            timings={
+                "preprocess": preprocess,
+                "generate": generate,
+                "detokenize": time.perf_counter() - started,
+            },
         )
 
     # -- record --------------------------------------------------------------------------------------

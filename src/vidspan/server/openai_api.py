@@ -411,7 +411,7 @@ def _clip_from_frames(
                 param="media_io_kwargs",
             )
         times = [_number(i, "frames_indices", allow_zero=True) / fps for i in indices]
-    if any(b < a for a, b in zip(times, times[1:])):
+    if any(b < a for a, b in zip(times, times[1:], strict=False)):
         raise RequestError("Frame times must not decrease.", param="messages")
     # The window ends at `duration` (or total_num_frames / fps) if given, else one frame step after the last.
     duration = video_kwargs.get("duration")
