@@ -7,7 +7,9 @@ windows, result shapes, parsing never failing), not the words.
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +17,8 @@ import vidspan
 from vidspan.cli.main import cli
 from vidspan.models import families
 from vidspan.types import Caption, Grounding
+
+from conftest import ffmpeg
 
 
 def test_caption_marlin_checkpoint_directory(tiny_model_dirs, shared_videos):
@@ -133,3 +137,30 @@ def test_cli_against_openai_compatible_server(tiny_model_dirs, shared_videos):
     data = json.loads(result.stdout)
     assert data["settings"]["base_url"] == server.base_url
     assert isinstance(data["caption"], str)
+
+
+def test_variable_frame_rate_file_gives_true_time_markers(tiny_model_dirs, tmp_path):
+    """A VFR file → vidspan's sampler → the real Qwen3.5 processor: every marker is a true pts average."""
+    from vidspan.models.registry import resolve
+    from vidspan.models.transformers_backend import TransformersModel
+    from vidspan.video import SamplingConfig, open_video, sample_clip
+
+    vfr = tmp_path / "vfr.mp4"  # 10 s: the first 5 s at 10 fps, the last 5 s at 30 fps
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:duration=10:rate=30", "-vf",
+           "select='if(lt(t,5),not(mod(n,3)),1)'", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           str(vfr))  # fmt: skip
+    clip = sample_clip(vfr, SamplingConfig(fps=1.0, max_pixels=64 * 64, min_pixels=32 * 32))
+    assert len(clip.timestamps) == 10
+    spacing = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
+    assert max(spacing) - min(spacing) < 0.15  # evenly spread in time, not bunched in the 30 fps half
+    model = TransformersModel(resolve(str(tiny_model_dirs["qwen3_5"])))
+    text = model.build_inputs(clip, "When?").text
+    pairs = zip(clip.timestamps[0::2], clip.timestamps[1::2], strict=True)
+    expected = [f"<{(a + b) / 2:.1f} seconds>" for a, b in pairs]
+    found = re.findall(r"<\d+\.\d seconds>", text)
+    assert found == expected
+    # the index / average-fps shortcut would have been wrong on this file by more than a second
+    with open_video(vfr) as reader:
+        times, info = reader.frame_times, reader.info
+    indices = np.round(np.linspace(0, len(times) - 1, 10)).astype(int)
+    assert np.max(np.abs(indices / info.fps - times[indices])) > 1.0
