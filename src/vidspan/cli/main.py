@@ -7,6 +7,7 @@ code; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -62,6 +63,11 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if not (verbose or debug):
+        # the CLI owns the process: keep third-party chatter (weight-loading bars, kernel fallback notes)
+        # off stderr unless asked for; the library itself never touches these settings
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     level = logging.WARNING - 10 * min(verbose, 2)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
