@@ -18,7 +18,8 @@ def render() -> str:
     from vidspan.cli.main import cli
 
     runner = CliRunner()
-    parts = ["# CLI reference", "", "Generated from `--help` by `python scripts/cli_docs.py`; do not edit.", ""]
+    note = "Generated from `--help` by `python scripts/cli_docs.py`; do not edit."
+    parts = ["# CLI reference", "", note, ""]
     for args in ([], *([name] for name in sorted(cli.commands))):
         result = runner.invoke(cli, [*args, "--help"], prog_name="vidspan", terminal_width=110)
         title = " ".join(["vidspan", *args])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from vidspan.testing.clips import run_ffmpeg as ffmpeg
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -82,10 +83,6 @@ def tiny_model_dirs(tmp_path_factory, tiny_build_seconds) -> dict[str, Path]:
         dirs[kind] = build_tiny_model(kind, root / kind)
         tiny_build_seconds[kind] = time.perf_counter() - started
     return dirs
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

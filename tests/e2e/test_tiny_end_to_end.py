@@ -16,9 +16,8 @@ from click.testing import CliRunner
 import vidspan
 from vidspan.cli.main import cli
 from vidspan.models import families
+from vidspan.testing.clips import run_ffmpeg as ffmpeg
 from vidspan.types import Caption, Grounding
-
-from conftest import ffmpeg
 
 
 def test_caption_marlin_checkpoint_directory(tiny_model_dirs, shared_videos):
@@ -146,9 +145,9 @@ def test_variable_frame_rate_file_gives_true_time_markers(tiny_model_dirs, tmp_p
     from vidspan.video import SamplingConfig, open_video, sample_clip
 
     vfr = tmp_path / "vfr.mp4"  # 10 s: the first 5 s at 10 fps, the last 5 s at 30 fps
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:duration=10:rate=30", "-vf",
-           "select='if(lt(t,5),not(mod(n,3)),1)'", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-           str(vfr))  # fmt: skip
+    select = "select='if(lt(t,5),not(mod(n,3)),1)'"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:duration=10:rate=30", "-vf", select, "-fps_mode", "vfr",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr))  # fmt: skip
     clip = sample_clip(vfr, SamplingConfig(fps=1.0, max_pixels=64 * 64, min_pixels=32 * 32))
     assert len(clip.timestamps) == 10
     spacing = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]

@@ -6,19 +6,12 @@ whole ``tests/video`` run stays well under a minute on two cores.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-
-def ffmpeg(*args: str) -> None:
-    """Run the ffmpeg CLI quietly; skip the test when ffmpeg is not installed."""
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        pytest.skip("the ffmpeg CLI is needed to generate test clips")
-    subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=120)
+from vidspan.testing.clips import run_ffmpeg as ffmpeg
 
 
 @pytest.fixture(scope="session")
