@@ -338,7 +338,8 @@ def _online(monkeypatch, reachable: bool):
 
 def test_unreachable_hub_fails_fast(tiny_spec, monkeypatch):
     _online(monkeypatch, reachable=False)
-    with pytest.raises(ModelUnavailableError, match=r"the Hub cannot be reached\), so pass a local checkpoint"):
+    expected = r"the Hub cannot be reached\), so pass a local checkpoint"
+    with pytest.raises(ModelUnavailableError, match=expected):
         hub.resolve_checkpoint("NemoStation/Marlin-2B")
 
 

@@ -110,7 +110,8 @@ def _check_torchvision(torch: Any) -> None:
     except RuntimeError as exc:  # e.g. "operator torchvision::nms does not exist": CUDA build on CPU torch
         raise MissingDependencyError(
             f"torchvision does not match torch {torch.__version__} ({' '.join(str(exc).split())}); "
-            "install the torchvision build made for this torch (for a CPU-only torch, a CPU build of torchvision)."
+            "install the torchvision build made for this torch "
+            "(for a CPU-only torch, a CPU build of torchvision)."
         ) from exc
 
 
