@@ -1,0 +1,1 @@
+"""Evaluation: temporal-grounding benchmarks with the official metrics, runs, scoring and reports."""
