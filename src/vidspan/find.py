@@ -109,20 +109,21 @@ def find(
         t0 = time.perf_counter()
         for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
             candidates[i].append(
-                _candidate(vm.family.output_format, q, generation, item.clip, strict, vm.name)
+                candidate_from_generation(vm.family.output_format, q, generation, item.clip, strict, vm.name)
             )
         timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
 
     timings.update(settings.timings)
     timings["total"] = time.perf_counter() - started
     record = settings.to_dict() | vm.settings() | {"prompt": template, "max_new_tokens": budget}
-    results = [_best(c, record, timings) for c in candidates]
+    results = [best_candidate(c, record, timings) for c in candidates]
     return results[0] if single else results
 
 
-def _candidate(
+def candidate_from_generation(
     output_format: str, query: str, generation: Generation, clip: Clip, strict: bool, model: str
 ) -> Grounding:
+    """One window's answer as a :class:`Grounding` in source time (span clipped to the window)."""
     parsed = parse_span(
         generation.text, output_format=output_format, duration_seconds=clip.window.duration, strict=strict
     )
@@ -149,7 +150,8 @@ def _rank(candidate: Grounding) -> tuple[int, int, float]:
     )
 
 
-def _best(candidates: list[Grounding], record: dict[str, Any], timings: dict[str, float]) -> Grounding:
+def best_candidate(candidates: list[Grounding], record: dict[str, Any], timings: dict[str, float]) -> Grounding:
+    """The winning window's answer, with every window's answer kept in ``candidates``."""
     best = max(candidates, key=_rank)  # max keeps the earliest window on ties
     others = tuple(candidates) if len(candidates) > 1 else ()
     return replace(best, candidates=others, settings=record, timings=dict(timings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from vidspan.errors import ParseError
@@ -96,12 +96,15 @@ class ParsedSpan:
         format_ok: The answer matched the family's canonical form exactly (after removing a think block).
         violations: Every deviation found, as short sentences (also content issues such as a swapped span).
         clipped: The span was clipped to the video duration.
+        as_written: The first ``(start, end)`` exactly as the model wrote it, before any swap or clip
+            (what benchmark protocols such as TimeLens score), or ``None`` when no pair was read.
     """
 
     span: Span | None
     format_ok: bool
     violations: tuple[str, ...]
     clipped: bool = False
+    as_written: tuple[float, float] | None = field(default=None, compare=False)
 
 
 _Parsed = TypeVar("_Parsed", ParsedCaption, ParsedSpan)
@@ -208,15 +211,22 @@ def parse_span(
         else:
             _add(notes, f"answer is not in the form '{form}'")
         tokens = find_time_pair(body, notes)
-    span, clipped = None, False
+    span, clipped, written = None, False, None
     if tokens is not None:
         try:
             start, end = parse_time(tokens[0]), parse_time(tokens[1])
         except ValueError:
             _add(notes, f"invalid time in '{tokens[0]}' - '{tokens[1]}'; no span")
         else:
+            written = (start, end)
             span, clipped = fit_span(start, end, duration_seconds, notes)
-    result = ParsedSpan(span=span, format_ok=canonical is not None, violations=tuple(notes), clipped=clipped)
+    result = ParsedSpan(
+        span=span,
+        format_ok=canonical is not None,
+        violations=tuple(notes),
+        clipped=clipped,
+        as_written=written,
+    )
     return _finish(result, text, "Answer", strict)
 
 

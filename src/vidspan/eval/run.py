@@ -1,0 +1,422 @@
+"""Running a model over a grounding benchmark: a resumable run directory with every setting recorded.
+
+A run is a directory:
+
+- ``header.json``: benchmark, annotations, videos, model, every sampling and prompt setting, the scoring
+  protocol, library versions, git commit, start and finish times;
+- ``samples.jsonl``: one line per finished sample (query, ground truth, raw answer, spans read by the
+  lenient and the strict parser, IoU under each, error if any), appended as samples finish;
+- ``metrics.json``: the TimeLens-protocol metrics per subset, lenient and strict, parse-failure rates and
+  the samples that could not be run (missing or unreadable videos, model errors).
+
+Running again in the same directory resumes: finished samples are kept, failed ones are retried. Videos
+are decoded in a background thread a few videos ahead, so the model does not wait on decoding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidspan.errors import VidspanError
+from vidspan.eval import metrics as grounding_metrics
+from vidspan.eval.samples import Benchmark, GroundingSample
+from vidspan.find import best_candidate, candidate_from_generation
+from vidspan.models.base import VideoModel
+from vidspan.parse import parse_span
+from vidspan.types import Clip
+from vidspan.video import SamplingConfig, open_video
+from vidspan.windows import ModelLike, Progress, RunSettings, load_model, sampling_for
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+HEADER = "header.json"
+SAMPLES = "samples.jsonl"
+METRICS = "metrics.json"
+
+
+class RunError(VidspanError):
+    """A run directory cannot be used (settings differ from the run being resumed, broken files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroundingRun:
+    """A finished (or partly finished) run: its directory and metrics."""
+
+    directory: Path
+    header: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def run_grounding(
+    benchmark: Benchmark,
+    model: ModelLike | None,
+    out_dir: str | os.PathLike[str],
+    *,
+    sampling: SamplingConfig | None = None,
+    fps: float | None = None,
+    min_frames: int | None = None,
+    max_frames: int | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    window_seconds: float | None = None,
+    overlap_seconds: float | None = None,
+    prompt: str | None = None,
+    max_new_tokens: int | None = None,
+    round_to_seconds: bool = False,
+    limit: int | None = None,
+    prefetch_videos: int = 2,
+    progress: Progress | None = None,
+    **model_options: Any,
+) -> GroundingRun:
+    """Run ``model`` over ``benchmark`` into ``out_dir`` (resuming a run already there).
+
+    Args:
+        benchmark: From :func:`vidspan.eval.datasets.load_benchmark`.
+        model: Model name, checkpoint or loaded :class:`VideoModel`.
+        out_dir: The run directory.
+        sampling: Frame sampling settings; the keyword overrides below win over it.
+        fps: Sampling rate. min_frames / max_frames / max_pixels / min_pixels: frame and pixel budgets.
+        min_frames: Fewest frames per window.
+        max_frames: Most frames per window.
+        max_pixels: Per-frame pixel budget.
+        min_pixels: Per-frame pixel floor.
+        window_seconds: Window length for long videos.
+        overlap_seconds: Overlap between windows.
+        prompt: Replace the family's grounding prompt (``{event}`` is the query).
+        max_new_tokens: Generation budget (default: the family's).
+        round_to_seconds: Round predictions to whole seconds before scoring, as TimeLens' official
+            inference script does (off by default; recorded with the results).
+        limit: Only the first ``limit`` samples (for smoke runs; recorded).
+        prefetch_videos: How many upcoming videos to decode ahead of the model.
+        progress: ``progress(done, total, message)`` callback.
+        **model_options: Passed to :func:`vidspan.get_model` when ``model`` is a name.
+
+    Returns:
+        The run with its metrics.
+
+    Raises:
+        RunError: ``out_dir`` holds a run made with other settings.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
+    if prefetch_videos < 1:
+        raise ValueError(f"Invalid prefetch_videos: {prefetch_videos}. It must be >= 1.")
+    vm = load_model(model, **model_options)
+    settings = sampling_for(
+        vm.family.patch_factor, sampling, fps=fps, min_frames=min_frames, max_frames=max_frames,
+        max_pixels=max_pixels, min_pixels=min_pixels, window_seconds=window_seconds,
+        overlap_seconds=overlap_seconds,
+    )  # fmt: skip
+    template = prompt if prompt is not None else vm.family.find_prompt
+    budget = max_new_tokens or vm.family.find_max_new_tokens
+    samples = benchmark.samples[:limit] if limit else benchmark.samples
+    directory = Path(out_dir)
+    identity = {
+        "benchmark": benchmark.name,
+        "annotations": str(Path(benchmark.annotations).resolve()),
+        "model": vm.name,
+        "sampling": settings.to_dict(),
+        "prompt": template,
+        "max_new_tokens": budget,
+        "output_format": vm.family.output_format,
+        "round_to_seconds": round_to_seconds,
+        "limit": limit,
+    }
+    header = _open_run(directory, identity, benchmark, vm)
+    done = _finished_ids(directory / SAMPLES)
+    todo = [s for s in samples if s.id not in done]
+    logger.info("%s: %d of %d samples to run", directory, len(todo), len(samples))
+
+    started = time.monotonic()
+    finished = 0
+
+    def tick(n: int, message: str) -> None:
+        nonlocal finished
+        finished += n
+        if progress:
+            progress(len(samples) - len(todo) + finished, len(samples), message)
+
+    if progress:
+        progress(len(samples) - len(todo), len(samples), f"{benchmark.name}: {len(todo)} samples to run")
+    with (directory / SAMPLES).open("a", encoding="utf-8") as out:
+        for video, group, clips in _decoded_groups(benchmark, todo, settings, prefetch_videos):
+            if isinstance(clips, BaseException):
+                reason = str(clips) if isinstance(clips, VidspanError) else f"{type(clips).__name__}: {clips}"
+                lines = [_record(s, error=reason) for s in group]
+            else:
+                lines = _answer(vm, group, clips, template, budget, round_to_seconds)
+            for line in lines:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            tick(len(group), f"{video} ({time.monotonic() - started:.0f} s)")
+
+    records = read_records(directory / SAMPLES)
+    result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
+    result |= {"benchmark": benchmark.name, "model": vm.name, "missing_videos": list(benchmark.missing_videos)}
+    _write_json(directory / METRICS, result)
+    header["finished_at"] = _now()
+    _write_json(directory / HEADER, header)
+    return GroundingRun(directory, header, result)
+
+
+# -- decoding ahead -----------------------------------------------------------------------------------
+
+
+def _decoded_groups(
+    benchmark: Benchmark, todo: list[GroundingSample], settings: RunSettings, ahead: int
+) -> Iterator[tuple[str, list[GroundingSample], list[Clip] | BaseException]]:
+    """Samples grouped by video (first-seen order) with the video's window clips, decoded ahead."""
+    groups: dict[str, list[GroundingSample]] = {}
+    for sample in todo:
+        groups.setdefault(sample.video, []).append(sample)
+    order = list(groups)
+
+    def decode(video: str) -> list[Clip]:
+        path = benchmark.video_paths.get(video)
+        if path is None:
+            raise RunError(f"video {video} is missing from {benchmark.video_dir}")
+        with open_video(path) as reader:
+            return [reader.sample(settings.sampling, window=w) for w in settings.windows_for(reader.info)]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidspan-eval-decode") as pool:
+        pending: dict[int, Future[list[Clip]]] = {}
+        for i, video in enumerate(order):
+            for j in range(i, min(i + ahead, len(order))):
+                if j not in pending:
+                    pending[j] = pool.submit(decode, order[j])
+            try:
+                clips: list[Clip] | BaseException = pending.pop(i).result()
+            except Exception as exc:  # per-video boundary: the error is recorded for its samples
+                logger.warning("cannot use video %s: %s", video, exc)
+                clips = exc
+            yield video, groups[video], clips
+
+
+# -- answering and scoring one video's samples ----------------------------------------------------------
+
+
+def _answer(
+    vm: VideoModel,
+    group: list[GroundingSample],
+    clips: list[Clip],
+    template: str,
+    budget: int,
+    round_to_seconds: bool,
+) -> list[dict[str, Any]]:
+    prompts = [template.replace("{event}", s.query) for s in group]
+    candidates: list[list[Any]] = [[] for _ in group]
+    try:
+        for clip in clips:
+            generations = vm.generate_many(clip, prompts, max_new_tokens=budget)
+            for i, (sample, generation) in enumerate(zip(group, generations, strict=True)):
+                candidates[i].append(
+                    candidate_from_generation(vm.family.output_format, sample.query, generation, clip, False, vm.name)
+                )
+    except Exception as exc:  # per-sample boundary: a model failure is recorded, and retried on resume
+        reason = str(exc) if isinstance(exc, VidspanError) else f"{type(exc).__name__}: {exc}"
+        logger.warning("model failed on %s: %s", group[0].video, reason)
+        return [_record(s, error=reason) for s in group]
+    lines = []
+    for sample, found in zip(group, candidates, strict=True):
+        best = best_candidate(found, {}, {})
+        offset = best.window.start if best.window is not None else 0.0
+        parsed = parse_span(best.raw, output_format=vm.family.output_format)
+        lenient = None
+        if parsed.as_written is not None:  # as the model wrote it: no swap, no clip (TimeLens protocol)
+            lenient = (parsed.as_written[0] + offset, parsed.as_written[1] + offset)
+        strict = lenient if not parsed.violations else None
+        lines.append(
+            _record(
+                sample,
+                raw=best.raw,
+                span=lenient,
+                span_strict=strict,
+                format_ok=parsed.format_ok,
+                violations=list(parsed.violations),
+                score=best.score,
+                window=best.window.to_tuple() if best.window else None,
+                iou=_iou(lenient, sample, round_to_seconds),
+                iou_strict=_iou(strict, sample, round_to_seconds),
+            )
+        )
+    return lines
+
+
+def _iou(span: tuple[float, float] | None, sample: GroundingSample, round_to_seconds: bool) -> float:
+    if span is not None and round_to_seconds:
+        span = grounding_metrics.round_span(span)
+    return grounding_metrics.temporal_iou(span, sample.gt_spans[0])
+
+
+def _record(sample: GroundingSample, *, error: str | None = None, **fields: Any) -> dict[str, Any]:
+    base = sample.to_dict() | {
+        "raw": None, "span": None, "span_strict": None, "format_ok": False, "violations": [],
+        "score": None, "window": None, "iou": None, "iou_strict": None,
+    }  # fmt: skip
+    base.update(fields)
+    base["span"] = list(base["span"]) if base["span"] is not None else None
+    base["span_strict"] = list(base["span_strict"]) if base["span_strict"] is not None else None
+    base["error"] = error
+    return base
+
+
+def score_records(
+    records: dict[str, dict[str, Any]], sample_ids: list[str], *, round_to_seconds: bool
+) -> dict[str, Any]:
+    """TimeLens-protocol metrics, lenient and strict, over the samples that ran.
+
+    Samples that could not run (error) are excluded from the metrics and counted; unparsed answers score
+    IoU 0 and stay in the denominator.
+    """
+    ran, failed = [], []
+    for sample_id in sample_ids:
+        record = records.get(sample_id)
+        if record is None or record.get("error"):
+            failed.append({"id": sample_id, "error": record.get("error") if record else "not run"})
+        else:
+            ran.append(record)
+    samples = [
+        GroundingSample(
+            id=r["id"], video=r["video"], query=r["query"], subset=r["subset"],
+            gt_spans=tuple((float(a), float(b)) for a, b in r["gt_spans"]), duration=r.get("duration"),
+        )
+        for r in ran
+    ]  # fmt: skip
+
+    def summary(key: str) -> dict[str, Any]:
+        preds = [tuple(r[key]) if r.get(key) is not None else None for r in ran]
+        scores = grounding_metrics.score_timelens(preds, samples, round_to_seconds=round_to_seconds)
+        return grounding_metrics.summarize(scores) if scores else {}
+
+    return {
+        "protocol": "timelens",
+        "round_to_seconds": round_to_seconds,
+        "num_samples": len(sample_ids),
+        "num_scored": len(ran),
+        "num_failed": len(failed),
+        "failed": failed,
+        "lenient": summary("span"),
+        "strict": summary("span_strict"),
+    }
+
+
+# -- files --------------------------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> dict[str, dict[str, Any]]:
+    """``samples.jsonl`` as ``{id: record}`` (a later line for the same id wins; a torn last line is skipped)."""
+    records: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return records
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                logger.warning("%s: skipping a torn last line (an interrupted run)", path)
+                continue
+            raise RunError(f"{path} line {number} is not JSON: {exc}") from exc
+        records[record["id"]] = record
+    return records
+
+
+def _finished_ids(path: Path) -> set[str]:
+    """Ids of samples that finished without error; a torn last line is cut off so appends stay valid."""
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            logger.warning("%s: removing a torn last line left by an interrupted run", path)
+            with path.open("r+b") as f:
+                f.truncate(keep)
+    return {i for i, r in read_records(path).items() if not r.get("error")}
+
+
+def _open_run(directory: Path, identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel) -> dict[str, Any]:
+    header_path = directory / HEADER
+    if header_path.exists():
+        try:
+            header = json.loads(header_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"Cannot read {header_path}: {exc}") from exc
+        changed = [k for k, v in identity.items() if header.get("identity", {}).get(k) != v]
+        if changed:
+            raise RunError(
+                f"{directory} holds a run made with other settings ({', '.join(changed)}); "
+                "use another output directory to start a new run."
+            )
+        logger.info("resuming the run in %s", directory)
+        return header
+    if directory.exists() and any(directory.iterdir()):
+        raise RunError(f"{directory} is not empty and holds no vidspan run; choose an empty or new directory.")
+    directory.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "kind": "grounding",
+        "benchmark": benchmark.name,
+        "annotations": identity["annotations"],
+        "videos": benchmark.video_dir,
+        "model": vm.name,
+        "identity": identity,
+        "settings": identity["sampling"] | {"prompt": identity["prompt"], "max_new_tokens": identity["max_new_tokens"]},
+        "model_settings": {k: v for k, v in vm.settings().items() if "key" not in k.lower()},
+        "round_to_seconds": identity["round_to_seconds"],
+        "num_samples": len(benchmark.samples),
+        "missing_videos": list(benchmark.missing_videos),
+        "versions": _versions(),
+        "git_sha": _git_sha(),
+        "started_at": _now(),
+        "finished_at": None,
+    }
+    _write_json(header_path, header)
+    return header
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically: a crash never leaves a half-written file in place of a whole one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("vidspan", "transformers", "torch", "av", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
