@@ -20,7 +20,7 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.
   echo "[vidspan] installing torch 2.13.0" >&2
   pip_install torch==2.13.0
 fi
-echo "[vidspan] installing vidspan[qwen,test]" >&2
+echo "[vidspan] installing vidspan[qwen,test,eval]" >&2
 pip_install -e ".[qwen,test,eval]" "torch==2.13.0" "transformers==5.23.0"
 # torchvision (needed by transformers' video processors), torchcodec and qwen-vl-utils (benchmark baseline):
 # --no-deps so pip can never swap the torch build. torchcodec 0.13.0 is the CPU build that matches torch 2.13.

@@ -150,7 +150,9 @@ def _rank(candidate: Grounding) -> tuple[int, int, float]:
     )
 
 
-def best_candidate(candidates: list[Grounding], record: dict[str, Any], timings: dict[str, float]) -> Grounding:
+def best_candidate(
+    candidates: list[Grounding], record: dict[str, Any], timings: dict[str, float]
+) -> Grounding:
     """The winning window's answer, with every window's answer kept in ``candidates``."""
     best = max(candidates, key=_rank)  # max keeps the earliest window on ties
     others = tuple(candidates) if len(candidates) > 1 else ()

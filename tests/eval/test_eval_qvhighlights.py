@@ -97,7 +97,9 @@ def _pred(qid, windows=None, saliency=None):
 def test_match_number_lists_missing_and_extra_qids():
     gt = [_gt(1, [(0, 10)]), _gt(2, [(0, 10)]), _gt(3, [(0, 10)])]
     sub = [_pred(1, [(0, 10, 1.0)]), _pred(2, [(0, 10, 1.0)]), _pred(7, [(0, 10, 1.0)])]
-    with pytest.raises(ValueError, match=r"Invalid submission: .*1 missing, e\.g\. \[3\]; 1 extra, e\.g\. \[7\]"):
+    with pytest.raises(
+        ValueError, match=r"Invalid submission: .*1 missing, e\.g\. \[3\]; 1 extra, e\.g\. \[7\]"
+    ):
         eval_qvhighlights(sub, gt)
     result = eval_qvhighlights(sub, gt, match_number=False)
     assert result["brief"]["MR-full-R1@0.5"] == 100.0
@@ -154,7 +156,9 @@ def test_map_interpolates_and_uses_top_ten_only():
     # two GT windows; hits at ranks 1 and 3 -> P/R = (1, .5), (.5, .5), (2/3, 1) -> AP = .5 * 1 + .5 * 2/3
     gt = [_gt(1, [(0, 10), (20, 30)])]
     sub = [_pred(1, [(0, 10, 0.9), (40, 50, 0.8), (20, 30, 0.7)])]
-    assert eval_moment_retrieval(sub, gt)["full"]["MR-mAP"]["0.5"] == pytest.approx(100 * (0.5 + 1 / 3), abs=0.005)
+    assert eval_moment_retrieval(sub, gt)["full"]["MR-mAP"]["0.5"] == pytest.approx(
+        100 * (0.5 + 1 / 3), abs=0.005
+    )
     # the 11th window as listed is dropped even with the highest score
     windows = [(40 + 5 * i, 42 + 5 * i, 0.5) for i in range(10)] + [(0, 10, 1.0)]
     sub = [_pred(1, windows)]

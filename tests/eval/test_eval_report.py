@@ -34,8 +34,13 @@ needs_matplotlib = pytest.mark.skipif(
 
 def _block(r3, r5, r7, miou, n, unparsed=0):
     return {
-        "R1@0.3": r3, "R1@0.5": r5, "R1@0.7": r7, "mIoU": miou,
-        "num_samples": n, "num_unparsed": unparsed, "parse_failure_rate": 100.0 * unparsed / n,
+        "R1@0.3": r3,
+        "R1@0.5": r5,
+        "R1@0.7": r7,
+        "mIoU": miou,
+        "num_samples": n,
+        "num_unparsed": unparsed,
+        "parse_failure_rate": 100.0 * unparsed / n,
     }
 
 
@@ -57,30 +62,58 @@ def make_run(
     }
     if strict is None:  # strict parsing: every metric × 0.8, a tenth more of the samples unparsed
         strict = {
-            subset: _block(*(b[m] * 0.8 for m in METRIC_NAMES), b["num_samples"],
-                           b["num_unparsed"] + b["num_samples"] // 10)
+            subset: _block(
+                *(b[m] * 0.8 for m in METRIC_NAMES),
+                b["num_samples"],
+                b["num_unparsed"] + b["num_samples"] // 10,
+            )
             for subset, b in lenient.items()
         }
     run_dir = root / name
     run_dir.mkdir(parents=True)
     header = {
-        "format_version": 1, "kind": "grounding", "benchmark": benchmark,
-        "annotations": "/data/charades-timelens.json", "videos": "/data/videos/charades", "model": model,
-        "settings": {"fps": 2.0, "max_frames": 240, "max_pixels": 151200, "prompt": "Find the event " * 20,
-                     "max_new_tokens": 128},
+        "format_version": 1,
+        "kind": "grounding",
+        "benchmark": benchmark,
+        "annotations": "/data/charades-timelens.json",
+        "videos": "/data/videos/charades",
+        "model": model,
+        "settings": {
+            "fps": 2.0,
+            "max_frames": 240,
+            "max_pixels": 151200,
+            "prompt": "Find the event " * 20,
+            "max_new_tokens": 128,
+        },
         "round_to_seconds": round_to_seconds,
         "versions": {"vidspan": "0.1.0", "transformers": "5.23.0", "torch": "2.13.0"},
-        "started_at": "2026-06-01T10:00:00+00:00", "finished_at": "2026-06-01T11:00:00+00:00",
+        "started_at": "2026-06-01T10:00:00+00:00",
+        "finished_at": "2026-06-01T11:00:00+00:00",
     }
     (run_dir / "header.json").write_text(json.dumps(header))
-    sample = {"id": "3MSZA#0", "video": "3MSZA", "query": "a person opens a door", "gt_spans": [[25, 30]],
-              "subset": "charades", "raw": "25.0 - 30.0", "span": [25.0, 30.0], "span_strict": [25.0, 30.0],
-              "format_ok": True, "iou": 1.0, "iou_strict": 1.0, "error": None}
+    sample = {
+        "id": "3MSZA#0",
+        "video": "3MSZA",
+        "query": "a person opens a door",
+        "gt_spans": [[25, 30]],
+        "subset": "charades",
+        "raw": "25.0 - 30.0",
+        "span": [25.0, 30.0],
+        "span_strict": [25.0, 30.0],
+        "format_ok": True,
+        "iou": 1.0,
+        "iou_strict": 1.0,
+        "error": None,
+    }
     (run_dir / "samples.jsonl").write_text(json.dumps(sample) + "\n")
     metrics = {
-        "benchmark": benchmark, "model": model, "round_to_seconds": round_to_seconds,
-        "lenient": lenient, "strict": strict,
-        "missing_videos": list(missing), "num_missing_videos": len(missing),
+        "benchmark": benchmark,
+        "model": model,
+        "round_to_seconds": round_to_seconds,
+        "lenient": lenient,
+        "strict": strict,
+        "missing_videos": list(missing),
+        "num_missing_videos": len(missing),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir
@@ -104,7 +137,7 @@ def _assert_png(path: Path) -> None:
         assert image.width > 300 and image.height > 200
 
 
-# --- reference rows ----------------------------------------------------------------------------------------
+# --- reference rows ---------------------------------------------------------------------------------------
 
 
 def test_table_1_has_every_row_with_its_source():
@@ -155,7 +188,7 @@ def test_reference_row_keeps_only_published_metrics():
         ReferenceRow("X", "charades-timelens", {"mIoU": 0.4 * 1000}, "src")
 
 
-# --- one run -------------------------------------------------------------------------------------------------
+# --- one run ----------------------------------------------------------------------------------------------
 
 
 def test_load_run(tmp_path):
@@ -206,7 +239,11 @@ def test_write_reports(tmp_path):
     assert md_path.read_text() == run_markdown(load_run(run_dir))
     _assert_png(png_path)
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "header.json", "metrics.json", "report.md", "report.png", "samples.jsonl"
+        "header.json",
+        "metrics.json",
+        "report.md",
+        "report.png",
+        "samples.jsonl",
     ]
 
 
@@ -221,7 +258,7 @@ def test_charts_without_matplotlib_say_how_to_install(tmp_path, monkeypatch):
         compare([run_dir]).plot(tmp_path / "c.png")
 
 
-# --- broken run directories ----------------------------------------------------------------------------------
+# --- broken run directories -------------------------------------------------------------------------------
 
 
 def _break(run_dir: Path, name: str, text: str | None) -> None:
@@ -269,7 +306,7 @@ def test_unfinished_run_without_metrics(tmp_path):
         load_run(tmp_path / "nope")
 
 
-# --- comparison ----------------------------------------------------------------------------------------------
+# --- comparison -------------------------------------------------------------------------------------------
 
 
 def _data_rows(markdown: str) -> list[str]:
@@ -277,11 +314,22 @@ def _data_rows(markdown: str) -> list[str]:
 
 
 def test_compare_one_subset_sorts_runs_among_published_rows(tmp_path):
-    low = make_run(tmp_path, "low", model="marlin-2b",
-                   lenient={"charades": _block(60.0, 40.0, 20.0, 50.0, 10), "all": _block(60, 40, 20, 50, 10)})
-    high = make_run(tmp_path, "high", model="other-7b", round_to_seconds=True,
-                    lenient={"charades": _block(80.0, 70.0, 40.0, 60.0, 10, 1),
-                             "all": _block(80.0, 70.0, 40.0, 60.0, 10, 1)})
+    low = make_run(
+        tmp_path,
+        "low",
+        model="marlin-2b",
+        lenient={"charades": _block(60.0, 40.0, 20.0, 50.0, 10), "all": _block(60, 40, 20, 50, 10)},
+    )
+    high = make_run(
+        tmp_path,
+        "high",
+        model="other-7b",
+        round_to_seconds=True,
+        lenient={
+            "charades": _block(80.0, 70.0, 40.0, 60.0, 10, 1),
+            "all": _block(80.0, 70.0, 40.0, 60.0, 10, 1),
+        },
+    )
     comparison = compare([low, high])
     assert comparison.columns == ("charades-timelens",)
     labels = [row.label for row in comparison.rows]
@@ -294,7 +342,9 @@ def test_compare_one_subset_sorts_runs_among_published_rows(tmp_path):
     md = comparison.markdown
     rows = _data_rows(md)
     assert len(rows) == 21
-    assert rows[0].startswith("| 1 | **other-7b (`high`, rounded)** | vidspan run | 80.0 / 70.0 / 40.0 / 60.0 |")
+    assert rows[0].startswith(
+        "| 1 | **other-7b (`high`, rounded)** | vidspan run | 80.0 / 70.0 / 40.0 / 60.0 |"
+    )
     assert rows[0].endswith("| 48.0 | 10.0 / 20.0 |")  # strict mIoU 60 × 0.8; 1 and 2 of 10 unparsed
     assert rows[1] == "| 2 | TimeLens-8B | published [1] | 76.6 / 63.0 / 35.2 / 55.2 | – | – |"
     assert "[1] Published: TimeLens paper (arXiv 2512.14698) Table 1." in md
@@ -311,13 +361,20 @@ def test_compare_timelens_subsets_uses_the_mean(tmp_path):
     (tl8,) = [line for line in _data_rows(md) if "| TimeLens-8B |" in line]
     assert "| 58.0 |" in tl8  # (55.2 + 53.2 + 65.5) / 3
     (run_line,) = [line for line in _data_rows(md) if "vidspan run" in line]
-    assert "| 70.0 / 55.0 / 35.0 / 50.0 | 60.0 / 45.0 / 25.0 / 40.0 | 80.0 / 65.0 / 45.0 / 60.0 | 50.0 |" in run_line
+    assert (
+        "| 70.0 / 55.0 / 35.0 / 50.0 | 60.0 / 45.0 / 25.0 / 40.0 | 80.0 / 65.0 / 45.0 / 60.0 | 50.0 |"
+        in run_line
+    )
 
     only_runs = compare([run_dir], include_reference=False)
     assert [r.kind for r in only_runs.rows] == ["run"] and "published" not in only_runs.markdown
     sta = compare([], benchmark="charades-sta")
     assert [r.label for r in sta.rows] == ["Qwen2.5-VL-7B", "TimeLens-7B"]  # 43.6 > 42.3
     assert "Qwen2.5-VL report" in sta.markdown
+    with pytest.raises(
+        ValueError, match="Invalid benchmark: 'charades'. It must be one of charades-timelens"
+    ):
+        compare([run_dir], benchmark="charades")
 
 
 @needs_matplotlib

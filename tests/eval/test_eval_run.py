@@ -26,7 +26,9 @@ def make_benchmark(shared_videos, *, missing: bool = True) -> Benchmark:
     if missing:
         rows.append(("not-here", "anything", (1.0, 2.0)))
     samples = tuple(
-        GroundingSample(id=f"{v}#{i}", video=v, query=q, gt_spans=(gt,), subset="charades" if i % 2 else "qvh")
+        GroundingSample(
+            id=f"{v}#{i}", video=v, query=q, gt_spans=(gt,), subset="charades" if i % 2 else "qvh"
+        )
         for i, (v, q, gt) in enumerate(rows)
     )
     paths = {
@@ -55,7 +57,9 @@ def reply(clip: Clip, prompt: str) -> str:
 
 def test_run_writes_header_samples_metrics(shared_videos, tmp_path):
     model = MockVideoModel([reply], family=families.MARLIN)
-    run = run_grounding(make_benchmark(shared_videos), model, tmp_path / "run", max_frames=16, window_seconds=200)
+    run = run_grounding(
+        make_benchmark(shared_videos), model, tmp_path / "run", max_frames=16, window_seconds=200
+    )
     header = json.loads((tmp_path / "run" / "header.json").read_text())
     assert header["benchmark"] == "test-bench" and header["model"] == "mock"
     assert header["settings"]["max_frames"] == 16 and header["settings"]["fps"] == 2.0
@@ -65,8 +69,13 @@ def test_run_writes_header_samples_metrics(shared_videos, tmp_path):
     assert len(lines) == 5
     by_query = {r["query"]: r for r in lines}
     assert by_query["a hand moves to the mouth"]["iou"] == 1.0
-    assert by_query["the hand goes down"]["span"] == [1.5, 1.0] and by_query["the hand goes down"]["iou"] == 0.0
-    assert by_query["a car enters"]["iou"] == pytest.approx(4 / 6) and by_query["a car enters"]["iou_strict"] == 0
+    assert (
+        by_query["the hand goes down"]["span"] == [1.5, 1.0] and by_query["the hand goes down"]["iou"] == 0.0
+    )
+    assert (
+        by_query["a car enters"]["iou"] == pytest.approx(4 / 6)
+        and by_query["a car enters"]["iou_strict"] == 0
+    )
     assert by_query["a person walks in"]["iou"] == pytest.approx(5 / 5.8)
     assert by_query["anything"]["error"].startswith("video not-here is missing")
     m = run.metrics
@@ -112,9 +121,13 @@ def test_resume_after_interruption_redoes_nothing_finished(shared_videos, tmp_pa
 
 def test_resume_refuses_other_settings(shared_videos, tmp_path):
     bench = make_benchmark(shared_videos, missing=False)
-    run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", max_frames=16, window_seconds=200, limit=1)
+    run_grounding(
+        bench, MockVideoModel([reply]), tmp_path / "run", max_frames=16, window_seconds=200, limit=1
+    )
     with pytest.raises(RunError, match=r"other settings \(sampling\)"):
-        run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", max_frames=32, window_seconds=200, limit=1)
+        run_grounding(
+            bench, MockVideoModel([reply]), tmp_path / "run", max_frames=32, window_seconds=200, limit=1
+        )
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="not empty and holds no vidspan run"):

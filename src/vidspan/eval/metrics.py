@@ -22,7 +22,7 @@ from vidspan.eval.samples import GroundingSample
 logger = logging.getLogger(__name__)
 
 OVERALL = "all"
-"""Key of the pooled, sample-weighted block in :func:`summarize` (TimeLens itself reports no pooled number)."""
+"""Key of the pooled, sample-weighted block in :func:`summarize` (TimeLens reports no pooled number)."""
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,11 @@ IOU_THRESHOLDS: tuple[float, ...] = tuple(float(f"{t:.2f}") for t in np.linspace
 MAX_PRED_WINDOWS = 10
 """mAP uses the first this many predicted windows of each query, as listed."""
 
-LENGTH_RANGES: dict[str, tuple[float, float]] = {"short": (0.0, 10.0), "middle": (10.0, 30.0), "long": (30.0, 150.0)}
+LENGTH_RANGES: dict[str, tuple[float, float]] = {
+    "short": (0.0, 10.0),
+    "middle": (10.0, 30.0),
+    "long": (30.0, 150.0),
+}
 """GT-window length subsets ``low < end - start <= high``; "full" uses every window."""
 
 SALIENCY_LEVELS: dict[str, int] = {"Fair": 2, "Good": 3, "VeryGood": 4}
@@ -148,7 +153,9 @@ def _window_ap(cross: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     return ap
 
 
-def _subset_scores(queries: list[_Query], low: float | None, high: float | None) -> dict[str, dict[str, float]]:
+def _subset_scores(
+    queries: list[_Query], low: float | None, high: float | None
+) -> dict[str, dict[str, float]]:
     """R1 and mAP over the queries, keeping only GT windows with ``low < length <= high`` (all if None)."""
     r1_ious = []
     aps = []
@@ -286,9 +293,8 @@ def eval_highlight(
 
 def _qids(items: Sequence[dict[str, Any]], what: str) -> list[Any]:
     qids = [d["qid"] for d in items]
-    if len(set(qids)) != len(qids):
-        seen: set[Any] = set()
-        duplicates = sorted({q for q in qids if q in seen or seen.add(q)}, key=str)
+    duplicates = sorted((q for q, n in Counter(qids).items() if n > 1), key=str)
+    if duplicates:
         raise ValueError(f"Invalid {what}: duplicate qids {duplicates[:5]}. It must list each qid once.")
     return qids
 

@@ -67,7 +67,9 @@ class ReferenceRow:
             )
         unknown = sorted(set(self.metrics) - set(METRIC_NAMES))
         if unknown:
-            raise ValueError(f"Invalid metric names: {unknown}. They must be among {', '.join(METRIC_NAMES)}.")
+            raise ValueError(
+                f"Invalid metric names: {unknown}. They must be among {', '.join(METRIC_NAMES)}."
+            )
         for name, value in self.metrics.items():
             if not 0.0 <= float(value) <= 100.0:
                 raise ValueError(f"Invalid {name}: {value}. It must be a percentage in [0, 100].")
@@ -86,11 +88,14 @@ def _row(model: str, benchmark: str, values: tuple[float, ...], source: str, not
     return ReferenceRow(model, benchmark, dict(zip(METRIC_NAMES, values, strict=True)), source, note)
 
 
+# fmt: off
 # TimeLens Table 1: model -> (Charades-TimeLens, ActivityNet-TimeLens, QVHighlights-TimeLens), each
 # R1@0.3 / R1@0.5 / R1@0.7 / mIoU.
 _TABLE_1: tuple[tuple[str, tuple[float, ...], tuple[float, ...], tuple[float, ...], str], ...] = (
-    ("GPT-4o", (60.6, 44.5, 23.5, 41.8), (55.2, 41.4, 25.8, 40.4), (69.0, 54.8, 38.5, 52.1), _PROPRIETARY_NOTE),
-    ("GPT-5", (59.3, 42.0, 22.0, 40.5), (57.4, 44.9, 30.4, 42.9), (72.4, 60.4, 46.4, 56.8), _PROPRIETARY_NOTE),
+    ("GPT-4o", (60.6, 44.5, 23.5, 41.8), (55.2, 41.4, 25.8, 40.4), (69.0, 54.8, 38.5, 52.1),
+     _PROPRIETARY_NOTE),
+    ("GPT-5", (59.3, 42.0, 22.0, 40.5), (57.4, 44.9, 30.4, 42.9), (72.4, 60.4, 46.4, 56.8),
+     _PROPRIETARY_NOTE),
     ("Gemini-2.0-Flash", (66.4, 53.5, 27.1, 46.7), (62.9, 54.0, 37.7, 49.3), (76.2, 66.4, 48.3, 60.8),
      _PROPRIETARY_NOTE),
     ("Gemini-2.5-Flash", (68.7, 56.1, 30.6, 48.6), (66.8, 57.5, 41.3, 52.5), (78.2, 69.4, 55.0, 64.3),
@@ -111,6 +116,7 @@ _TABLE_1: tuple[tuple[str, tuple[float, ...], tuple[float, ...], tuple[float, ..
     ("Qwen3-VL-8B", (69.2, 53.4, 27.5, 48.3), (62.1, 51.2, 34.4, 46.8), (74.2, 64.6, 49.3, 59.4), ""),
     ("TimeLens-8B", (76.6, 63.0, 35.2, 55.2), (68.9, 58.4, 40.6, 53.2), (80.2, 71.6, 55.5, 65.5), ""),
 )
+# fmt: on
 
 
 def _build_rows() -> tuple[ReferenceRow, ...]:
@@ -126,14 +132,24 @@ def _build_rows() -> tuple[ReferenceRow, ...]:
     )
     for benchmark, values in tl3b:
         rows.append(
-            _row("TimeLens-3B", benchmark, values, f"{TIMELENS_PAPER}, TimeLens-3B (not in Table 1)",
-                 "Qwen2.5-VL-3B trained with the TimeLens recipe")
+            _row(
+                "TimeLens-3B",
+                benchmark,
+                values,
+                f"{TIMELENS_PAPER}, TimeLens-3B (not in Table 1)",
+                "Qwen2.5-VL-3B trained with the TimeLens recipe",
+            )
         )
     sta_source = f"{TIMELENS_PAPER}, results on the original Charades-STA"
     rows.append(_row("TimeLens-7B", "charades-sta", (70.7, 39.8, 14.5, 42.3), sta_source))
     rows.append(
-        _row("Qwen2.5-VL-7B", "charades-sta", (59.4, 38.2, 18.1, 43.6), sta_source,
-             "the paper marks this mIoU as taken from the Qwen2.5-VL report")
+        _row(
+            "Qwen2.5-VL-7B",
+            "charades-sta",
+            (59.4, 38.2, 18.1, 43.6),
+            sta_source,
+            "the paper marks this mIoU as taken from the Qwen2.5-VL report",
+        )
     )
     return tuple(rows)
 

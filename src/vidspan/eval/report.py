@@ -1,7 +1,8 @@
 """Reports on grounding runs: Markdown tables, charts, and comparison with published results.
 
-A run directory (written by the grounding runner) holds ``header.json``, ``samples.jsonl`` and ``metrics.json``.
-Reports read ``header.json`` and ``metrics.json``; metric values there are already percentages.
+A run directory (written by the grounding runner) holds ``header.json``, ``samples.jsonl`` and
+``metrics.json``. Reports read ``header.json`` and ``metrics.json``; metric values there are already
+percentages.
 
 Charts need matplotlib (``pip install 'vidspan[eval]'``); it is imported only when a chart is drawn, and
 every chart is drawn with the Agg canvas on a standalone ``Figure`` (no pyplot, no global backend change).
@@ -48,7 +49,7 @@ class RunFormatError(VidspanError):
         super().__init__(f"Cannot use run {self.path}: {reason}")
 
 
-# --- loading -----------------------------------------------------------------------------------------------
+# --- loading ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunFormatError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        raise RunFormatError(
+            path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFormatError(path, f"cannot be read ({exc})") from exc
     if not isinstance(data, dict):
@@ -154,7 +157,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
     return RunSummary(run_dir=run_dir, header=header, metrics=metrics)
 
 
-# --- formatting helpers ------------------------------------------------------------------------------------
+# --- formatting helpers -----------------------------------------------------------------------------------
 
 
 def _fmt(value: float | None) -> str:
@@ -214,7 +217,7 @@ def _save_figure(fig, canvas_class, out_png: str | Path) -> Path:
     return _write_atomically(Path(out_png), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
 
 
-# --- one run -------------------------------------------------------------------------------------------------
+# --- one run ----------------------------------------------------------------------------------------------
 
 
 def _settings_lines(run: RunSummary) -> list[str]:
@@ -228,7 +231,9 @@ def _settings_lines(run: RunSummary) -> list[str]:
         lines.append("- Other settings: " + ", ".join(f"`{k}={_short(v)}`" for k, v in others.items()))
     model_settings = run.header.get("model_settings") or {}
     if model_settings:
-        lines.append("- Model settings: " + ", ".join(f"`{k}={_short(v)}`" for k, v in model_settings.items()))
+        lines.append(
+            "- Model settings: " + ", ".join(f"`{k}={_short(v)}`" for k, v in model_settings.items())
+        )
     if run.versions:
         lines.append("- Versions: " + ", ".join(f"{k} {_short(v, 40)}" for k, v in run.versions.items()))
     return lines
@@ -264,13 +269,16 @@ def run_markdown(run: RunSummary) -> str:
         f"- Annotations: `{header.get('annotations', '?')}`; videos: `{header.get('videos', '?')}`",
         f"- Predictions rounded to whole seconds: **{rounded}**",
         *_settings_lines(run),
-        f"- Started: {header.get('started_at') or '?'}; finished: {header.get('finished_at') or 'not finished'}",
+        f"- Started: {header.get('started_at') or '?'}; "
+        f"finished: {header.get('finished_at') or 'not finished'}",
     ]
     missing = run.num_missing_videos
     if missing:
         shown = ", ".join(f"`{v}`" for v in run.missing_videos[:10])
         more = f" and {missing - 10} more" if missing > 10 else ""
-        lines.append(f"- Missing videos: **{missing}** ({shown}{more}); their samples are in the counts below")
+        lines.append(
+            f"- Missing videos: **{missing}** ({shown}{more}); their samples are in the counts below"
+        )
     else:
         lines.append("- Missing videos: 0")
     for mode in MODES:
@@ -304,9 +312,14 @@ def plot_run(run: RunSummary, out_png: str | Path) -> Path:
             offset = -0.4 + bar * (2 * m + k) + bar / 2
             values = [float((run.scores(mode, g) or {}).get(name, 0.0)) for g in groups]
             ax.bar(
-                [i + offset for i in range(len(groups))], values, bar,
-                color=colors[m], alpha=1.0 if mode == "lenient" else 0.45,
-                hatch=None if mode == "lenient" else "///", edgecolor=colors[m], linewidth=0.6,
+                [i + offset for i in range(len(groups))],
+                values,
+                bar,
+                color=colors[m],
+                alpha=1.0 if mode == "lenient" else 0.45,
+                hatch=None if mode == "lenient" else "///",
+                edgecolor=colors[m],
+                linewidth=0.6,
             )
     labels = []
     for g in groups:
@@ -340,7 +353,7 @@ def write_reports(run_dir: str | Path) -> tuple[Path, Path]:
     return md_path, png_path
 
 
-# --- comparison ----------------------------------------------------------------------------------------------
+# --- comparison -------------------------------------------------------------------------------------------
 
 
 def _column_for(run_benchmark: str, subset: str) -> str:
@@ -389,11 +402,19 @@ def _run_row(run: RunSummary) -> ComparisonRow:
         if "mIoU" in strict_block:
             strict[column] = float(strict_block["mIoU"])
     pooled = POOLED if POOLED in run.subsets else subsets[0]
-    failures = (_failure_percent(run.scores("lenient", pooled)), _failure_percent(run.scores("strict", pooled)))
+    failures = (
+        _failure_percent(run.scores("lenient", pooled)),
+        _failure_percent(run.scores("strict", pooled)),
+    )
     rounding = "rounded" if run.round_to_seconds else "unrounded"
     return ComparisonRow(
-        label=f"{run.model} (`{run.name}`, {rounding})", kind="run", cells=cells, strict_miou=strict,
-        failure_percent=failures, round_to_seconds=run.round_to_seconds, source=str(run.run_dir),
+        label=f"{run.model} (`{run.name}`, {rounding})",
+        kind="run",
+        cells=cells,
+        strict_miou=strict,
+        failure_percent=failures,
+        round_to_seconds=run.round_to_seconds,
+        source=str(run.run_dir),
     )
 
 
@@ -444,10 +465,14 @@ def compare(
 
     Raises:
         RunFormatError: A run directory cannot be read.
+        ValueError: ``benchmark`` is neither a reference benchmark nor a column of the runs.
     """
     runs = [load_run(d) for d in run_dirs]
     run_rows = [_run_row(r) for r in runs]
     if benchmark is not None:
+        known = list(dict.fromkeys([*BENCHMARKS, *(c for row in run_rows for c in row.cells)]))
+        if benchmark not in known:
+            raise ValueError(f"Invalid benchmark: {benchmark!r}. It must be one of {', '.join(known)}.")
         columns: list[str] = [benchmark]
     else:
         columns = list(dict.fromkeys(c for row in run_rows for c in row.cells)) or list(BENCHMARKS[:3])
@@ -516,13 +541,15 @@ def _comparison_markdown(comparison: Comparison) -> str:
         notes.append(_ROUNDING_NOTE)
     for (source, note), number in footnotes.items():
         notes.append(f"[{number}] Published: {source}." + (f" Note: {note}." if note else ""))
-    return "\n".join(intro + lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(intro + lines) + "".join(f"\n\n{note}" for note in notes) + "\n"
 
 
 def _comparison_plot(comparison: Comparison, out_png: str | Path, subset: str | None) -> Path:
     if subset is not None and subset not in comparison.columns:
         choices = ", ".join(comparison.columns)
-        raise ValueError(f"Invalid subset: {subset!r}. It must be one of the comparison's columns: {choices}.")
+        raise ValueError(
+            f"Invalid subset: {subset!r}. It must be one of the comparison's columns: {choices}."
+        )
     figure_class, canvas_class = _matplotlib_figure()
     columns = [subset] if subset else list(comparison.columns)
     rows = [r for r in comparison.rows if r.covers(columns)]

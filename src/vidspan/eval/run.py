@@ -164,7 +164,11 @@ def run_grounding(
 
     records = read_records(directory / SAMPLES)
     result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
-    result |= {"benchmark": benchmark.name, "model": vm.name, "missing_videos": list(benchmark.missing_videos)}
+    result |= {
+        "benchmark": benchmark.name,
+        "model": vm.name,
+        "missing_videos": list(benchmark.missing_videos),
+    }
     _write_json(directory / METRICS, result)
     header["finished_at"] = _now()
     _write_json(directory / HEADER, header)
@@ -222,7 +226,9 @@ def _answer(
             generations = vm.generate_many(clip, prompts, max_new_tokens=budget)
             for i, (sample, generation) in enumerate(zip(group, generations, strict=True)):
                 candidates[i].append(
-                    candidate_from_generation(vm.family.output_format, sample.query, generation, clip, False, vm.name)
+                    candidate_from_generation(
+                        vm.family.output_format, sample.query, generation, clip, False, vm.name
+                    )
                 )
     except Exception as exc:  # per-sample boundary: a model failure is recorded, and retried on resume
         reason = str(exc) if isinstance(exc, VidspanError) else f"{type(exc).__name__}: {exc}"
@@ -316,7 +322,7 @@ def score_records(
 
 
 def read_records(path: Path) -> dict[str, dict[str, Any]]:
-    """``samples.jsonl`` as ``{id: record}`` (a later line for the same id wins; a torn last line is skipped)."""
+    """``samples.jsonl`` as ``{id: record}``: a later line for an id wins; a torn last line is skipped."""
     records: dict[str, dict[str, Any]] = {}
     if not path.exists():
         return records
@@ -347,7 +353,9 @@ def _finished_ids(path: Path) -> set[str]:
     return {i for i, r in read_records(path).items() if not r.get("error")}
 
 
-def _open_run(directory: Path, identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel) -> dict[str, Any]:
+def _open_run(
+    directory: Path, identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel
+) -> dict[str, Any]:
     header_path = directory / HEADER
     if header_path.exists():
         try:
@@ -363,7 +371,9 @@ def _open_run(directory: Path, identity: dict[str, Any], benchmark: Benchmark, v
         logger.info("resuming the run in %s", directory)
         return header
     if directory.exists() and any(directory.iterdir()):
-        raise RunError(f"{directory} is not empty and holds no vidspan run; choose an empty or new directory.")
+        raise RunError(
+            f"{directory} is not empty and holds no vidspan run; choose an empty or new directory."
+        )
     directory.mkdir(parents=True, exist_ok=True)
     header = {
         "format_version": FORMAT_VERSION,
@@ -373,7 +383,8 @@ def _open_run(directory: Path, identity: dict[str, Any], benchmark: Benchmark, v
         "videos": benchmark.video_dir,
         "model": vm.name,
         "identity": identity,
-        "settings": identity["sampling"] | {"prompt": identity["prompt"], "max_new_tokens": identity["max_new_tokens"]},
+        "settings": identity["sampling"]
+        | {"prompt": identity["prompt"], "max_new_tokens": identity["max_new_tokens"]},
         "model_settings": {k: v for k, v in vm.settings().items() if "key" not in k.lower()},
         "round_to_seconds": identity["round_to_seconds"],
         "num_samples": len(benchmark.samples),
@@ -419,4 +430,3 @@ def _git_sha() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-

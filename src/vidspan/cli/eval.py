@@ -1,0 +1,194 @@
+"""``vidspan eval``: run benchmarks, score prediction files, compare runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vidspan.cli.ask import ProgressPrinter
+from vidspan.errors import VidspanError
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group("eval", context_settings=HELP)
+def eval_group() -> None:
+    """Evaluate models on temporal-grounding benchmarks with the official metrics.
+
+    \b
+    Example:
+        vidspan eval grounding --bench charades-timelens --annotations charades-timelens.json \\
+            --videos videos/charades --model marlin-2b --out runs/marlin-charades
+        vidspan eval compare runs/marlin-charades runs/qwen3vl-charades
+    """
+
+
+def _bench_options(f: Any) -> Any:
+    f = click.option("--videos", type=click.Path(file_okay=False), default=None,
+                     help="Folder holding the videos (directly or one subfolder deep).")(f)  # fmt: skip
+    f = click.option("--annotations", type=click.Path(dir_okay=False), required=True,
+                     help="The benchmark's annotation file.")(f)  # fmt: skip
+    f = click.option("--bench", "bench", required=True,
+                     help="charades-timelens, activitynet-timelens, qvhighlights-timelens, timelens, "
+                          "charades-sta, activitynet, qvhighlights.")(f)  # fmt: skip
+    return f
+
+
+@eval_group.command("grounding", context_settings=HELP)
+@_bench_options
+@click.option(
+    "-m",
+    "--model",
+    envvar="VIDSPAN_MODEL",
+    default="marlin-2b",
+    show_default=True,
+    help="Model name, hub id, checkpoint directory, or served model with --base-url.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Run directory (an existing run there is resumed).",
+)
+@click.option("--device", default=None, help="Device for local models.")
+@click.option("--dtype", default=None, help="Weights dtype for local models.")
+@click.option("--base-url", envvar="VIDSPAN_BASE_URL", default=None, help="OpenAI-compatible server URL.")
+@click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url.")
+@click.option("--family", default=None, help="Force the model family.")
+@click.option("--fps", type=float, default=None, help="Sampling rate [default: 2.0].")
+@click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4].")
+@click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
+@click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704].")
+@click.option("--window", "window_seconds", type=float, default=None, help="Seconds per window.")
+@click.option("--overlap", "overlap_seconds", type=float, default=None, help="Seconds of window overlap.")
+@click.option("--max-new-tokens", type=int, default=None, help="Generation budget.")
+@click.option(
+    "--round-to-seconds",
+    is_flag=True,
+    help="Round predictions to whole seconds before scoring (TimeLens' inference script does).",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N samples (smoke runs).")
+@click.option("--subset", default=None, help="Subset name for a TimeLens file with an unusual name.")
+@click.option("--no-progress", is_flag=True, help="Do not print progress to stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def grounding_command(bench: str, annotations: str, videos: str | None, model: str, out_dir: str,
+                      subset: str | None, as_json: bool, no_progress: bool,
+                      **params: Any) -> None:  # fmt: skip
+    """Run MODEL over a grounding benchmark into a resumable run directory.
+
+    \b
+    Example:
+        vidspan eval grounding --bench qvhighlights-timelens --annotations qvhighlights-timelens.json \\
+            --videos videos/qvhighlights -m qwen3-vl-8b --out runs/qwen3vl-qvh
+    """
+    from vidspan.eval.datasets import load_benchmark
+    from vidspan.eval.report import write_reports
+    from vidspan.eval.run import run_grounding
+
+    benchmark = load_benchmark(bench, annotations, videos, **({"subset": subset} if subset else {}))
+    if benchmark.missing_videos:
+        click.echo(
+            f"warning: {len(benchmark.missing_videos)} video(s) missing, e.g. "
+            f"{', '.join(benchmark.missing_videos[:3])}; their samples are listed as failed",
+            err=True,
+        )
+    options = {k: v for k, v in params.items() if v is not None and k != "round_to_seconds"}
+    run = run_grounding(benchmark, model, out_dir, round_to_seconds=params["round_to_seconds"],
+                        progress=ProgressPrinter(not no_progress), **options)  # fmt: skip
+    md: Path | None
+    try:
+        md, _png = write_reports(run.directory)
+    except (VidspanError, OSError) as exc:  # a report is a convenience: the run itself is complete
+        click.echo(f"warning: report not written ({exc})", err=True)
+        md = None
+    if as_json:
+        click.echo(json.dumps(run.metrics, indent=2))
+    else:
+        click.echo(md.read_text() if md else json.dumps(run.metrics["lenient"], indent=2))
+
+
+@eval_group.command("score", context_settings=HELP)
+@click.argument("predictions", type=click.Path(exists=False))
+@_bench_options
+@click.option(
+    "--format",
+    "prediction_format",
+    type=click.Choice(["timelens", "qvhighlights", "vidspan-run"]),
+    default=None,
+    help="Prediction format (detected when omitted).",
+)
+@click.option("--round-to-seconds", is_flag=True, help="Round predictions to whole seconds before scoring.")
+@click.option("--subset", default=None, help="Subset name for a TimeLens file with an unusual name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def score_command(predictions: str, bench: str, annotations: str, videos: str | None,
+                  prediction_format: str | None, round_to_seconds: bool, subset: str | None,
+                  as_json: bool) -> None:  # fmt: skip
+    """Score PREDICTIONS (a TimeLens or QVHighlights file, or a vidspan run) with the official metrics.
+
+    Example:
+
+        vidspan eval score preds.jsonl --bench qvhighlights --annotations highlight_val_release.jsonl
+    """
+    from vidspan.eval.datasets import load_benchmark
+    from vidspan.eval.score import score_predictions
+
+    if not Path(predictions).exists():
+        raise click.ClickException(f"Cannot read predictions {predictions}: no such file or directory.")
+    benchmark = load_benchmark(bench, annotations, videos, **({"subset": subset} if subset else {}))
+    result = score_predictions(predictions, benchmark, prediction_format=prediction_format,
+                               round_to_seconds=round_to_seconds)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(render_scores(result))
+
+
+def render_scores(result: dict[str, Any]) -> str:
+    """Readable tables for :func:`vidspan.eval.score.score_predictions`."""
+    lines = [f"{result['benchmark']} ({result['format']}), TimeLens protocol, "
+             f"rounding to seconds: {'on' if result.get('round_to_seconds') else 'off'}"]  # fmt: skip
+    missing = result.get("num_without_prediction") or result.get("num_failed") or 0
+    if missing:
+        lines.append(f"{missing} of {result['num_samples']} samples have no usable prediction")
+    for mode in ("lenient", "strict"):
+        block = result.get(mode) or {}
+        lines += ["", f"{mode}:", "| subset | R1@0.3 | R1@0.5 | R1@0.7 | mIoU | samples | unparsed % |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for subset, m in block.items():
+            r1 = " | ".join(f"{m[k]:.2f}" for k in ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"))
+            lines.append(f"| {subset} | {r1} | {m['num_samples']} | {m['parse_failure_rate']:.1f} |")
+    if "qvhighlights" in result:
+        lines += ["", "QVHighlights official metrics:"]
+        lines += [f"  {k}: {v}" for k, v in result["qvhighlights"]["brief"].items()]
+    return "\n".join(lines)
+
+
+@eval_group.command("compare", context_settings=HELP)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--no-reference", is_flag=True, help="Leave out the published reference rows.")
+@click.option(
+    "--out",
+    "out_prefix",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write OUT.md and OUT.png (leaderboard chart).",
+)
+def compare_command(runs: tuple[str, ...], no_reference: bool, out_prefix: str | None) -> None:
+    """Put RUNS beside the published reference rows (TimeLens Table 1, Marlin-2B) in one table.
+
+    Example:
+
+        vidspan eval compare runs/marlin-charades runs/qwen3vl-charades --out leaderboard
+    """
+    from vidspan.eval.report import compare
+
+    comparison = compare(list(runs), include_reference=not no_reference)
+    click.echo(comparison.markdown)
+    if out_prefix:
+        Path(out_prefix + ".md").write_text(comparison.markdown)
+        comparison.plot(out_prefix + ".png")
+        click.echo(f"wrote {out_prefix}.md and {out_prefix}.png", err=True)
