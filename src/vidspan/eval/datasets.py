@@ -67,7 +67,7 @@ def normalize_query(query: str) -> str:
         >>> normalize_query("  A man  opens\\tthe door. ")
         'A man opens the door'
     """
-    return re.sub(r"\s+", " ", query).strip()
+    return re.sub(r"\s+", " ", query).strip().strip(".").strip()
 
 
 # ---------------------------------------------------------------------------------------------- loaders
