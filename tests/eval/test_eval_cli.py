@@ -86,8 +86,8 @@ def test_score_timelens_prediction_file(charades_timelens, tmp_path):
     }
     path = tmp_path / "preds.json"
     path.write_text(json.dumps(preds))
-    result = invoke("eval", "score", str(path), "--bench", "charades-timelens", "--annotations", str(annotations),
-                    "--json")  # fmt: skip
+    result = invoke("eval", "score", str(path), "--bench", "charades-timelens",
+                    "--annotations", str(annotations), "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["format"] == "timelens" and data["num_without_prediction"] == 1

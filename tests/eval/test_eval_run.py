@@ -36,8 +36,9 @@ def make_benchmark(shared_videos, *, missing: bool = True) -> Benchmark:
         "car-detection": shared_videos / "car-detection.mp4",
         "one-by-one-person-detection": shared_videos / "one-by-one-person-detection.mp4",
     }
-    return Benchmark("test-bench", str(shared_videos / "events.coarse.json"), samples, str(shared_videos), paths,
-                     ("not-here",) if missing else ())  # fmt: skip
+    missing_videos = ("not-here",) if missing else ()
+    annotations = str(shared_videos / "events.coarse.json")
+    return Benchmark("test-bench", annotations, samples, str(shared_videos), paths, missing_videos)
 
 
 ANSWERS = {
@@ -92,8 +93,8 @@ def test_run_writes_header_samples_metrics(shared_videos, tmp_path):
 
 def test_round_to_seconds_is_an_option_and_recorded(shared_videos, tmp_path):
     model = MockVideoModel([reply])
-    run = run_grounding(make_benchmark(shared_videos, missing=False), model, tmp_path / "r", max_frames=16, window_seconds=200,
-                        round_to_seconds=True)  # fmt: skip
+    bench = make_benchmark(shared_videos, missing=False)
+    run = run_grounding(bench, model, tmp_path / "r", max_frames=16, window_seconds=200, round_to_seconds=True)
     lines = [json.loads(x) for x in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
     assert {r["query"]: r["iou"] for r in lines}["a person walks in"] == 1.0
     assert run.header["round_to_seconds"] is True and run.metrics["round_to_seconds"] is True
