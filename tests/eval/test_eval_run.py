@@ -94,7 +94,9 @@ def test_run_writes_header_samples_metrics(shared_videos, tmp_path):
 def test_round_to_seconds_is_an_option_and_recorded(shared_videos, tmp_path):
     model = MockVideoModel([reply])
     bench = make_benchmark(shared_videos, missing=False)
-    run = run_grounding(bench, model, tmp_path / "r", max_frames=16, window_seconds=200, round_to_seconds=True)
+    run = run_grounding(
+        bench, model, tmp_path / "r", max_frames=16, window_seconds=200, round_to_seconds=True
+    )
     lines = [json.loads(x) for x in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
     assert {r["query"]: r["iou"] for r in lines}["a person walks in"] == 1.0
     assert run.header["round_to_seconds"] is True and run.metrics["round_to_seconds"] is True
