@@ -163,3 +163,24 @@ def test_variable_frame_rate_file_gives_true_time_markers(tiny_model_dirs, tmp_p
         times, info = reader.frame_times, reader.info
     indices = np.round(np.linspace(0, len(times) - 1, 10)).astype(int)
     assert np.max(np.abs(indices / info.fps - times[indices])) > 1.0
+
+
+def test_grounding_run_with_a_real_model(tiny_model_dirs, shared_videos, tmp_path):
+    """A benchmark run through the transformers path: every sample gets a raw answer and an IoU."""
+    from vidspan.eval.datasets import load_benchmark
+    from vidspan.eval.run import run_grounding
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "eat.mkv").symlink_to(shared_videos / "asl-eat.mkv")
+    annotations = tmp_path / "charades-timelens.json"
+    data = {"eat": {"duration": 1.6, "spans": [[0, 1], [1, 1.5]], "queries": ["a hand moves.", "it stops"]}}
+    annotations.write_text(json.dumps(data))
+    bench = load_benchmark("charades-timelens", annotations, videos)
+    run = run_grounding(bench, str(tiny_model_dirs["qwen3_vl"]), tmp_path / "run", max_new_tokens=8)
+    records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert [r["query"] for r in records] == ["a hand moves", "it stops"]
+    assert all(r["error"] is None and isinstance(r["raw"], str) and 0 <= r["iou"] <= 1 for r in records)
+    assert run.metrics["num_scored"] == 2
+    assert run.header["settings"]["patch_factor"] == 32
+    assert run.header["model_settings"]["outer_vision_wrapper"] is False

@@ -1,1 +1,30 @@
-"""Evaluation: temporal-grounding benchmarks with the official metrics, runs, scoring and reports."""
+"""Evaluation: temporal-grounding benchmarks with the official metrics, runs, scoring and reports.
+
+>>> from vidspan.eval import load_benchmark, run_grounding          # doctest: +SKIP
+>>> bench = load_benchmark("charades-timelens", "charades-timelens.json", "videos/")  # doctest: +SKIP
+>>> run = run_grounding(bench, "marlin-2b", "runs/marlin-charades")  # doctest: +SKIP
+"""
+
+from vidspan.eval.datasets import BENCHMARKS, load_benchmark
+from vidspan.eval.metrics import score_timelens, summarize, temporal_iou
+from vidspan.eval.qvhighlights import eval_qvhighlights
+from vidspan.eval.report import compare, write_reports
+from vidspan.eval.run import GroundingRun, run_grounding
+from vidspan.eval.samples import Benchmark, GroundingSample
+from vidspan.eval.score import score_predictions
+
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "GroundingRun",
+    "GroundingSample",
+    "compare",
+    "eval_qvhighlights",
+    "load_benchmark",
+    "run_grounding",
+    "score_predictions",
+    "score_timelens",
+    "summarize",
+    "temporal_iou",
+    "write_reports",
+]
