@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from vidspan.errors import MissingDependencyError, VidspanError
+from vidspan.eval.compare import compare
 from vidspan.eval.reference import (
     BENCHMARKS,
     METRIC_NAMES,
@@ -20,7 +21,6 @@ from vidspan.eval.reference import (
 )
 from vidspan.eval.report import (
     RunFormatError,
-    compare,
     load_run,
     plot_run,
     run_markdown,

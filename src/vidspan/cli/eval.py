@@ -184,7 +184,7 @@ def compare_command(runs: tuple[str, ...], no_reference: bool, out_prefix: str |
 
         vidspan eval compare runs/marlin-charades runs/qwen3vl-charades --out leaderboard
     """
-    from vidspan.eval.report import compare
+    from vidspan.eval.compare import compare
 
     comparison = compare(list(runs), include_reference=not no_reference)
     click.echo(comparison.markdown)

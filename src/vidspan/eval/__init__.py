@@ -5,10 +5,11 @@
 >>> run = run_grounding(bench, "marlin-2b", "runs/marlin-charades")  # doctest: +SKIP
 """
 
+from vidspan.eval.compare import compare
 from vidspan.eval.datasets import BENCHMARKS, load_benchmark
 from vidspan.eval.metrics import score_timelens, summarize, temporal_iou
 from vidspan.eval.qvhighlights import eval_qvhighlights
-from vidspan.eval.report import compare, write_reports
+from vidspan.eval.report import write_reports
 from vidspan.eval.run import GroundingRun, run_grounding
 from vidspan.eval.samples import Benchmark, GroundingSample
 from vidspan.eval.score import score_predictions
