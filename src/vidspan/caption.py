@@ -10,7 +10,7 @@ from vidspan.parse import parse_caption
 from vidspan.timeline import WindowEvents, merge_windows, text_similarity
 from vidspan.types import Caption, Event
 from vidspan.video import SamplingConfig
-from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, load_model, sampling_for
+from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -20,18 +20,11 @@ def caption(
     model: ModelLike | None = None,
     *,
     sampling: SamplingConfig | None = None,
-    fps: float | None = None,
-    min_frames: int | None = None,
-    max_frames: int | None = None,
-    max_pixels: int | None = None,
-    min_pixels: int | None = None,
-    window_seconds: float | None = None,
-    overlap_seconds: float | None = None,
     prompt: str | None = None,
     max_new_tokens: int | None = None,
     strict: bool = False,
     progress: Progress | None = None,
-    **model_options: Any,
+    **options: Any,
 ) -> Caption:
     """Describe a video: a scene paragraph plus timed events, in source seconds.
 
@@ -39,20 +32,14 @@ def caption(
         video: Path of a video file.
         model: Model name, alias, hub id, checkpoint directory, or a loaded :class:`VideoModel`
             (default ``marlin-2b``).
-        sampling: Frame sampling settings; the keyword overrides below win over it.
-        fps: Target sampling rate (default 2.0).
-        min_frames: Fewest frames per window (default 4).
-        max_frames: Most frames per window (default 240).
-        max_pixels: Per-frame pixel budget (default 200704).
-        min_pixels: Per-frame pixel floor (default 128 tokens).
-        window_seconds: Length of one model window (default ``max_frames / fps``); longer videos are split.
-        overlap_seconds: Overlap between neighbouring windows (default 10).
+        sampling: Frame sampling settings; keyword overrides in ``options`` win over it.
         prompt: Replace the family's caption prompt (not advised for Marlin-2B).
         max_new_tokens: Generation budget per window (default: the family's).
         strict: Raise :class:`vidspan.errors.ParseError` when the model's text breaks the format.
         progress: ``progress(done, total, message)`` callback.
-        **model_options: Passed to :func:`vidspan.get_model` when ``model`` is a name (``device``,
-            ``base_url``, ``family``...).
+        **options: Sampling overrides (:class:`vidspan.windows.SamplingOptions`: ``fps``, ``min_frames``,
+            ``max_frames``, ``max_pixels``, ``min_pixels``, ``window_seconds``, ``overlap_seconds``) and,
+            when ``model`` is a name, options for :func:`vidspan.get_model` (``device``, ``base_url``...).
 
     Returns:
         A :class:`Caption`; ``caption.raw`` keeps the model text (one block per window).
@@ -62,18 +49,7 @@ def caption(
         ParseError: ``strict`` and the answer breaks the format.
     """
     started = time.perf_counter()
-    vm = load_model(model, **model_options)
-    settings = sampling_for(
-        vm.family.patch_factor,
-        sampling,
-        fps=fps,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        max_pixels=max_pixels,
-        min_pixels=min_pixels,
-        window_seconds=window_seconds,
-        overlap_seconds=overlap_seconds,
-    )
+    vm, settings = prepare(model, sampling, options)
     text = prompt if prompt is not None else vm.family.caption_prompt
     budget = max_new_tokens or vm.family.caption_max_new_tokens
     timings: dict[str, float] = {"load": time.perf_counter() - started}

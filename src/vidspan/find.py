@@ -13,7 +13,7 @@ from vidspan.models.base import Generation
 from vidspan.parse import parse_span
 from vidspan.types import Clip, Grounding
 from vidspan.video import SamplingConfig
-from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, load_model, sampling_for
+from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +30,11 @@ def find(
     model: ModelLike | None = None,
     *,
     sampling: SamplingConfig | None = None,
-    fps: float | None = None,
-    min_frames: int | None = None,
-    max_frames: int | None = None,
-    max_pixels: int | None = None,
-    min_pixels: int | None = None,
-    window_seconds: float | None = None,
-    overlap_seconds: float | None = None,
     prompt: str | None = None,
     max_new_tokens: int | None = None,
     strict: bool = False,
     progress: Progress | None = None,
-    **model_options: Any,
+    **options: Any,
 ) -> Grounding | list[Grounding]:
     """Find when something happens in a video.
 
@@ -53,19 +46,14 @@ def find(
         video: Path of a video file.
         query: What to look for (``"a person opens the door"``), or a list of such queries.
         model: Model name, alias, hub id, checkpoint directory, or a loaded :class:`VideoModel`.
-        sampling: Frame sampling settings; the keyword overrides below win over it.
-        fps: Target sampling rate (default 2.0).
-        min_frames: Fewest frames per window (default 4).
-        max_frames: Most frames per window (default 240).
-        max_pixels: Per-frame pixel budget (default 200704).
-        min_pixels: Per-frame pixel floor (default 128 tokens).
-        window_seconds: Length of one model window (default ``max_frames / fps``).
-        overlap_seconds: Overlap between neighbouring windows (default 10).
+        sampling: Frame sampling settings; keyword overrides in ``options`` win over it.
         prompt: Replace the family's grounding prompt; ``{event}`` is replaced by the query.
         max_new_tokens: Generation budget (default: the family's).
         strict: Raise :class:`vidspan.errors.ParseError` when an answer breaks the format.
         progress: ``progress(done, total, message)`` callback.
-        **model_options: Passed to :func:`vidspan.get_model` when ``model`` is a name.
+        **options: Sampling overrides (:class:`vidspan.windows.SamplingOptions`: ``fps``, ``min_frames``,
+            ``max_frames``, ``max_pixels``, ``min_pixels``, ``window_seconds``, ``overlap_seconds``) and,
+            when ``model`` is a name, options for :func:`vidspan.get_model` (``device``, ``base_url``...).
 
     Returns:
         A :class:`Grounding` for one query, a list of them (same order) for several.
@@ -83,18 +71,7 @@ def find(
         if not isinstance(q, str) or not q.strip():
             raise ValueError(f"Invalid query: {q!r}. It must be a non-empty string.")
     started = time.perf_counter()
-    vm = load_model(model, **model_options)
-    settings = sampling_for(
-        vm.family.patch_factor,
-        sampling,
-        fps=fps,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        max_pixels=max_pixels,
-        min_pixels=min_pixels,
-        window_seconds=window_seconds,
-        overlap_seconds=overlap_seconds,
-    )
+    vm, settings = prepare(model, sampling, options)
     template = prompt if prompt is not None else vm.family.find_prompt
     prompts = [template.replace("{event}", q.strip()) for q in queries]
     budget = max_new_tokens or vm.family.find_max_new_tokens

@@ -15,7 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from vidspan.models.base import VideoModel
 from vidspan.models.registry import DEFAULT_MODEL, get_model
@@ -100,34 +103,60 @@ def clear_model_cache() -> None:
         _model_cache.clear()
 
 
+class SamplingOptions(TypedDict, total=False):
+    """Keyword overrides of frame sampling and windowing accepted by caption(), find() and runs.
+
+    Attributes:
+        fps: Target sampling rate (default 2.0).
+        min_frames: Fewest frames per window (default 4).
+        max_frames: Most frames per window (default 240).
+        max_pixels: Per-frame pixel budget (default 200704).
+        min_pixels: Per-frame pixel floor (default 128 tokens).
+        window_seconds: Length of one model window (default ``max_frames / fps``).
+        overlap_seconds: Overlap between neighbouring windows (default 10 s, a quarter of shorter windows).
+    """
+
+    fps: float
+    min_frames: int
+    max_frames: int
+    max_pixels: int
+    min_pixels: int
+    window_seconds: float
+    overlap_seconds: float
+
+
+SAMPLING_KEYS = frozenset(SamplingOptions.__annotations__)
+
+
+def prepare(
+    model: ModelLike | None, sampling: SamplingConfig | None, options: dict[str, Any]
+) -> tuple[VideoModel, RunSettings]:
+    """Split ``options`` into sampling overrides and model options; load the model; resolve the settings.
+
+    ``None`` values are treated as not given.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    overrides = {k: given.pop(k) for k in list(given) if k in SAMPLING_KEYS}
+    vm = load_model(model, **given)
+    return vm, sampling_for(vm.family.patch_factor, sampling, **overrides)
+
+
 def sampling_for(
-    patch_factor: int,
-    sampling: SamplingConfig | None = None,
-    *,
-    fps: float | None = None,
-    min_frames: int | None = None,
-    max_frames: int | None = None,
-    max_pixels: int | None = None,
-    min_pixels: int | None = None,
-    window_seconds: float | None = None,
-    overlap_seconds: float | None = None,
+    patch_factor: int, sampling: SamplingConfig | None = None, **overrides: Unpack[SamplingOptions]
 ) -> RunSettings:
     """Resolve sampling settings: explicit arguments over ``sampling`` over the defaults (Marlin's)."""
     base = sampling or SamplingConfig(patch_factor=patch_factor)
     if sampling is None or sampling.patch_factor != patch_factor:
         base = replace(base, patch_factor=patch_factor)
-    overrides = {
-        k: v
-        for k, v in dict(
-            fps=fps,
-            min_frames=min_frames,
-            max_frames=max_frames,
-            max_pixels=max_pixels,
-            min_pixels=min_pixels,
-        ).items()
-        if v is not None
-    }
-    config = replace(base, **overrides) if overrides else base
+    unknown = set(overrides) - SAMPLING_KEYS
+    if unknown:
+        raise TypeError(
+            f"Invalid sampling options: {sorted(unknown)}. They must be among {sorted(SAMPLING_KEYS)}."
+        )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    window_seconds = given.pop("window_seconds", None)
+    overlap_seconds = given.pop("overlap_seconds", None)
+    config = replace(base, **given) if given else base
     window = window_seconds if window_seconds is not None else config.max_frames / config.fps
     overlap = min(DEFAULT_OVERLAP_SECONDS, window / 4) if overlap_seconds is None else overlap_seconds
     if not window > 0:

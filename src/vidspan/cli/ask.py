@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from vidspan.cli import options
 from vidspan.types import Caption, Grounding
 
 F = Callable[..., Any]
@@ -25,79 +26,16 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes:02d}:{secs:04.1f}"
 
 
-def model_options(f: F) -> F:
-    """Options shared by every command that runs a model."""
-    options = [
-        click.option(
-            "-m",
-            "--model",
-            envvar="VIDSPAN_MODEL",
-            default="marlin-2b",
-            show_default=True,
-            help="Model name or alias (see 'vidspan models'), hub id, or checkpoint directory.",
-        ),
-        click.option(
-            "--device",
-            default=None,
-            help="Device for local models: cpu, cuda, cuda:1 (default: cuda if available).",
-        ),
-        click.option(
-            "--dtype",
-            default=None,
-            help="Weights dtype for local models (default: bfloat16 on CUDA, float32 on CPU).",
-        ),
-        click.option(
-            "--base-url",
-            envvar="VIDSPAN_BASE_URL",
-            default=None,
-            help="Use an OpenAI-compatible server (vLLM...) at this URL, e.g. http://localhost:8000/v1.",
-        ),
-        click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url."),
-        click.option(
-            "--input-mode",
-            type=click.Choice(["video", "frames", "images"]),
-            default=None,
-            help="How --base-url servers get the video: the file, JPEG frames with timestamps, or images.",
-        ),
-        click.option(
-            "--family",
-            default=None,
-            help="Force the model family (marlin, qwen3.5, qwen3-vl, qwen2.5-vl, timelens).",
-        ),
-        click.option(
-            "--fps", type=float, default=None, help="Sampling rate in frames per second [default: 2.0]."
-        ),
-        click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4]."),
-        click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240]."),
-        click.option(
-            "--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704]."
-        ),
-        click.option(
-            "--window",
-            "window_seconds",
-            type=float,
-            default=None,
-            help="Seconds per model window for long videos [default: max-frames / fps].",
-        ),
-        click.option(
-            "--overlap",
-            "overlap_seconds",
-            type=float,
-            default=None,
-            help="Seconds of overlap between windows [default: 10].",
-        ),
-        click.option(
-            "--max-new-tokens", type=int, default=None, help="Generation budget (default: the model's)."
-        ),
-        click.option(
-            "--strict", is_flag=True, help="Fail when the model's answer breaks the expected format."
-        ),
-        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
-        click.option("--no-progress", is_flag=True, help="Do not print progress to stderr."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+model_options = options.apply(
+    options.MODEL,
+    options.BACKEND,
+    options.SAMPLING,
+    options.MAX_NEW_TOKENS,
+    click.option("--strict", is_flag=True, help="Fail when the model's answer breaks the expected format."),
+    options.JSON,
+    options.NO_PROGRESS,
+)
+"""Options shared by every command that runs a model."""
 
 
 class ProgressPrinter:

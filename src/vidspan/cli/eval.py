@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from vidspan.cli import options
 from vidspan.cli.ask import ProgressPrinter
 from vidspan.errors import VidspanError
 
@@ -39,33 +40,9 @@ def _bench_options(f: Any) -> Any:
 
 @eval_group.command("grounding", context_settings=HELP)
 @_bench_options
-@click.option(
-    "-m",
-    "--model",
-    envvar="VIDSPAN_MODEL",
-    default="marlin-2b",
-    show_default=True,
-    help="Model name, hub id, checkpoint directory, or served model with --base-url.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="Run directory (an existing run there is resumed).",
-)
-@click.option("--device", default=None, help="Device for local models.")
-@click.option("--dtype", default=None, help="Weights dtype for local models.")
-@click.option("--base-url", envvar="VIDSPAN_BASE_URL", default=None, help="OpenAI-compatible server URL.")
-@click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url.")
-@click.option("--family", default=None, help="Force the model family.")
-@click.option("--fps", type=float, default=None, help="Sampling rate [default: 2.0].")
-@click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4].")
-@click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
-@click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704].")
-@click.option("--window", "window_seconds", type=float, default=None, help="Seconds per window.")
-@click.option("--overlap", "overlap_seconds", type=float, default=None, help="Seconds of window overlap.")
-@click.option("--max-new-tokens", type=int, default=None, help="Generation budget.")
+@options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Run directory (an existing run there is resumed).")  # fmt: skip
 @click.option(
     "--round-to-seconds",
     is_flag=True,
@@ -73,8 +50,7 @@ def _bench_options(f: Any) -> Any:
 )
 @click.option("--limit", type=int, default=None, help="Only the first N samples (smoke runs).")
 @click.option("--subset", default=None, help="Subset name for a TimeLens file with an unusual name.")
-@click.option("--no-progress", is_flag=True, help="Do not print progress to stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@options.apply(options.NO_PROGRESS, options.JSON)
 def grounding_command(bench: str, annotations: str, videos: str | None, model: str, out_dir: str,
                       subset: str | None, as_json: bool, no_progress: bool,
                       **params: Any) -> None:  # fmt: skip

@@ -7,27 +7,13 @@ from typing import Any
 
 import click
 
+from vidspan.cli import options
 from vidspan.cli.ask import format_seconds
 
 
 @click.command("probe", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option(
-    "-m",
-    "--model",
-    envvar="VIDSPAN_MODEL",
-    default="marlin-2b",
-    show_default=True,
-    help="Model whose sampling rules to apply (nothing is loaded).",
-)
-@click.option("--family", default=None, help="Force the model family instead.")
-@click.option("--fps", type=float, default=None, help="Sampling rate [default: 2.0].")
-@click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4].")
-@click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
-@click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704].")
-@click.option("--window", "window_seconds", type=float, default=None, help="Seconds per window.")
-@click.option("--overlap", "overlap_seconds", type=float, default=None, help="Seconds of overlap.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@options.apply(options.MODEL, options.FAMILY, options.SAMPLING, options.JSON)
 def probe_command(video: str, model: str, family: str | None, as_json: bool, **params: Any) -> None:
     """Show what VIDEO holds and how it would be sampled: windows, frames, frame size, video tokens.
 

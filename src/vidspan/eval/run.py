@@ -36,7 +36,7 @@ from vidspan.models.base import VideoModel
 from vidspan.parse import parse_span
 from vidspan.types import Clip
 from vidspan.video import SamplingConfig, open_video
-from vidspan.windows import ModelLike, Progress, RunSettings, load_model, sampling_for
+from vidspan.windows import ModelLike, Progress, RunSettings, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -65,20 +65,13 @@ def run_grounding(
     out_dir: str | os.PathLike[str],
     *,
     sampling: SamplingConfig | None = None,
-    fps: float | None = None,
-    min_frames: int | None = None,
-    max_frames: int | None = None,
-    max_pixels: int | None = None,
-    min_pixels: int | None = None,
-    window_seconds: float | None = None,
-    overlap_seconds: float | None = None,
     prompt: str | None = None,
     max_new_tokens: int | None = None,
     round_to_seconds: bool = False,
     limit: int | None = None,
     prefetch_videos: int = 2,
     progress: Progress | None = None,
-    **model_options: Any,
+    **options: Any,
 ) -> GroundingRun:
     """Run ``model`` over ``benchmark`` into ``out_dir`` (resuming a run already there).
 
@@ -86,14 +79,7 @@ def run_grounding(
         benchmark: From :func:`vidspan.eval.datasets.load_benchmark`.
         model: Model name, checkpoint or loaded :class:`VideoModel`.
         out_dir: The run directory.
-        sampling: Frame sampling settings; the keyword overrides below win over it.
-        fps: Sampling rate. min_frames / max_frames / max_pixels / min_pixels: frame and pixel budgets.
-        min_frames: Fewest frames per window.
-        max_frames: Most frames per window.
-        max_pixels: Per-frame pixel budget.
-        min_pixels: Per-frame pixel floor.
-        window_seconds: Window length for long videos.
-        overlap_seconds: Overlap between windows.
+        sampling: Frame sampling settings; keyword overrides in ``options`` win over it.
         prompt: Replace the family's grounding prompt (``{event}`` is the query).
         max_new_tokens: Generation budget (default: the family's).
         round_to_seconds: Round predictions to whole seconds before scoring, as TimeLens' official
@@ -101,7 +87,9 @@ def run_grounding(
         limit: Only the first ``limit`` samples (for smoke runs; recorded).
         prefetch_videos: How many upcoming videos to decode ahead of the model.
         progress: ``progress(done, total, message)`` callback.
-        **model_options: Passed to :func:`vidspan.get_model` when ``model`` is a name.
+        **options: Sampling overrides (:class:`vidspan.windows.SamplingOptions`: ``fps``, ``min_frames``,
+            ``max_frames``, ``max_pixels``, ``min_pixels``, ``window_seconds``, ``overlap_seconds``) and,
+            when ``model`` is a name, options for :func:`vidspan.get_model` (``device``, ``base_url``...).
 
     Returns:
         The run with its metrics.
@@ -113,12 +101,7 @@ def run_grounding(
         raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
     if prefetch_videos < 1:
         raise ValueError(f"Invalid prefetch_videos: {prefetch_videos}. It must be >= 1.")
-    vm = load_model(model, **model_options)
-    settings = sampling_for(
-        vm.family.patch_factor, sampling, fps=fps, min_frames=min_frames, max_frames=max_frames,
-        max_pixels=max_pixels, min_pixels=min_pixels, window_seconds=window_seconds,
-        overlap_seconds=overlap_seconds,
-    )  # fmt: skip
+    vm, settings = prepare(model, sampling, options)
     template = prompt if prompt is not None else vm.family.find_prompt
     budget = max_new_tokens or vm.family.find_max_new_tokens
     samples = benchmark.samples[:limit] if limit else benchmark.samples

@@ -1,0 +1,62 @@
+"""Command-line options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+MODEL = click.option(
+    "-m", "--model", envvar="VIDSPAN_MODEL", default="marlin-2b", show_default=True,
+    help="Model name or alias (see 'vidspan models'), hub id, or checkpoint directory.",
+)  # fmt: skip
+FAMILY = click.option(
+    "--family", default=None, help="Force the model family (marlin, qwen3.5, qwen3-vl, qwen2.5-vl, timelens)."
+)
+
+BACKEND = (
+    click.option("--device", default=None,
+                 help="Device for local models: cpu, cuda, cuda:1 (default: cuda if available)."),
+    click.option("--dtype", default=None,
+                 help="Weights dtype for local models (default: bfloat16 on CUDA, float32 on CPU)."),
+    click.option("--base-url", envvar="VIDSPAN_BASE_URL", default=None,
+                 help="Use an OpenAI-compatible server (vLLM...) at this URL, e.g. http://localhost:8000/v1."),
+    click.option("--api-key", envvar="VIDSPAN_API_KEY", default=None, help="API key for --base-url."),
+    click.option("--input-mode", type=click.Choice(["video", "frames", "images"]), default=None,
+                 help="How --base-url servers get the video: the file, timestamped JPEG frames, or images."),
+    FAMILY,
+)  # fmt: skip
+
+SAMPLING = (
+    click.option("--fps", type=float, default=None, help="Sampling rate, frames per second [default: 2.0]."),
+    click.option("--min-frames", type=int, default=None, help="Fewest frames per window [default: 4]."),
+    click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240]."),
+    click.option("--max-pixels", type=int, default=None, help="Pixel budget per frame [default: 200704]."),
+    click.option("--window", "window_seconds", type=float, default=None,
+                 help="Seconds per model window for long videos [default: max-frames / fps]."),
+    click.option("--overlap", "overlap_seconds", type=float, default=None,
+                 help="Seconds of overlap between windows [default: 10]."),
+)  # fmt: skip
+
+MAX_NEW_TOKENS = click.option(
+    "--max-new-tokens", type=int, default=None, help="Generation budget (default: the model's)."
+)
+NO_PROGRESS = click.option("--no-progress", is_flag=True, help="Do not print progress to stderr.")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def apply(*groups: click.Option | Sequence[Any]) -> Callable[[F], F]:
+    """A decorator applying options (or groups of options) in the order given, as they appear in --help."""
+    flat: list[Any] = []
+    for group in groups:
+        flat.extend(group if isinstance(group, (list, tuple)) else [group])
+
+    def decorate(f: F) -> F:
+        for option in reversed(flat):
+            f = option(f)
+        return f
+
+    return decorate
