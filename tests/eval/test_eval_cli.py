@@ -141,3 +141,22 @@ def test_bad_eval_input_is_one_line(charades_timelens, tmp_path, args, message):
     assert result.exit_code != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_charades_sta_text_format_with_durations(mock_model, tmp_path, shared_videos):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    os.symlink(shared_videos / "asl-walk.mkv", videos / "AB12C.mkv")
+    annotations = tmp_path / "charades_sta_test.txt"
+    annotations.write_text("AB12C 1.0 2.0##person moves a hand.\nAB12C 0.0 1.5##person stands still.\n")
+    durations = tmp_path / "durations.json"
+    durations.write_text(json.dumps({"AB12C": 3.0}))
+    result = invoke("eval", "grounding", "--bench", "charades-sta", "--annotations", str(annotations),
+                    "--videos", str(videos), "--durations", str(durations), "-m", "mock",
+                    "--out", str(tmp_path / "run"), "--max-frames", "8", "--no-progress", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    block = metrics["lenient"]["charades-sta"]
+    assert block["num_samples"] == 2 and block["mIoU"] == pytest.approx(50.0)  # "hand" answered 1-2 exactly
+    records = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert {r["duration"] for r in records} == {3.0}

@@ -28,6 +28,10 @@ def eval_group() -> None:
 
 
 def _bench_options(f: Any) -> Any:
+    f = click.option("--durations", type=click.Path(dir_okay=False), default=None,
+                     help="Charades-STA only: JSON of video durations ({vid: seconds}).")(f)  # fmt: skip
+    f = click.option("--subset", default=None,
+                     help="Subset name for a TimeLens file with an unusual name.")(f)  # fmt: skip
     f = click.option("--videos", type=click.Path(file_okay=False), default=None,
                      help="Folder holding the videos (directly or one subfolder deep).")(f)  # fmt: skip
     f = click.option("--annotations", type=click.Path(dir_okay=False), required=True,
@@ -49,10 +53,9 @@ def _bench_options(f: Any) -> Any:
     help="Round predictions to whole seconds before scoring (TimeLens' inference script does).",
 )
 @click.option("--limit", type=int, default=None, help="Only the first N samples (smoke runs).")
-@click.option("--subset", default=None, help="Subset name for a TimeLens file with an unusual name.")
 @options.apply(options.NO_PROGRESS, options.JSON)
-def grounding_command(bench: str, annotations: str, videos: str | None, model: str, out_dir: str,
-                      subset: str | None, as_json: bool, no_progress: bool,
+def grounding_command(bench: str, annotations: str, videos: str | None, subset: str | None,
+                      durations: str | None, model: str, out_dir: str, as_json: bool, no_progress: bool,
                       **params: Any) -> None:  # fmt: skip
     """Run MODEL over a grounding benchmark into a resumable run directory.
 
@@ -61,11 +64,10 @@ def grounding_command(bench: str, annotations: str, videos: str | None, model: s
         vidspan eval grounding --bench qvhighlights-timelens --annotations qvhighlights-timelens.json \\
             --videos videos/qvhighlights -m qwen3-vl-8b --out runs/qwen3vl-qvh
     """
-    from vidspan.eval.datasets import load_benchmark
     from vidspan.eval.report import write_reports
     from vidspan.eval.run import run_grounding
 
-    benchmark = load_benchmark(bench, annotations, videos, **({"subset": subset} if subset else {}))
+    benchmark = _load(bench, annotations, videos, subset, durations)
     if benchmark.missing_videos:
         click.echo(
             f"warning: {len(benchmark.missing_videos)} video(s) missing, e.g. "
@@ -98,10 +100,9 @@ def grounding_command(bench: str, annotations: str, videos: str | None, model: s
     help="Prediction format (detected when omitted).",
 )
 @click.option("--round-to-seconds", is_flag=True, help="Round predictions to whole seconds before scoring.")
-@click.option("--subset", default=None, help="Subset name for a TimeLens file with an unusual name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def score_command(predictions: str, bench: str, annotations: str, videos: str | None,
-                  prediction_format: str | None, round_to_seconds: bool, subset: str | None,
+def score_command(predictions: str, bench: str, annotations: str, videos: str | None, subset: str | None,
+                  durations: str | None, prediction_format: str | None, round_to_seconds: bool,
                   as_json: bool) -> None:  # fmt: skip
     """Score PREDICTIONS (a TimeLens or QVHighlights file, or a vidspan run) with the official metrics.
 
@@ -109,18 +110,24 @@ def score_command(predictions: str, bench: str, annotations: str, videos: str | 
 
         vidspan eval score preds.jsonl --bench qvhighlights --annotations highlight_val_release.jsonl
     """
-    from vidspan.eval.datasets import load_benchmark
     from vidspan.eval.score import score_predictions
 
     if not Path(predictions).exists():
         raise click.ClickException(f"Cannot read predictions {predictions}: no such file or directory.")
-    benchmark = load_benchmark(bench, annotations, videos, **({"subset": subset} if subset else {}))
+    benchmark = _load(bench, annotations, videos, subset, durations)
     result = score_predictions(predictions, benchmark, prediction_format=prediction_format,
                                round_to_seconds=round_to_seconds)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     click.echo(render_scores(result))
+
+
+def _load(bench: str, annotations: str, videos: str | None, subset: str | None, durations: str | None) -> Any:
+    from vidspan.eval.datasets import load_benchmark
+
+    extra = {k: v for k, v in (("subset", subset), ("durations", durations)) if v is not None}
+    return load_benchmark(bench, annotations, videos, **extra)
 
 
 def render_scores(result: dict[str, Any]) -> str:
