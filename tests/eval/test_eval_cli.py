@@ -153,7 +153,8 @@ def test_charades_sta_text_format_with_durations(mock_model, tmp_path, shared_vi
     durations.write_text(json.dumps({"AB12C": 3.0}))
     result = invoke("eval", "grounding", "--bench", "charades-sta", "--annotations", str(annotations),
                     "--videos", str(videos), "--durations", str(durations), "-m", "mock",
-                    "--out", str(tmp_path / "run"), "--max-frames", "8", "--no-progress", "--json")  # fmt: skip
+                    "--out", str(tmp_path / "run"), "--max-frames", "8", "--no-progress",
+                    "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     block = metrics["lenient"]["charades-sta"]
