@@ -15,12 +15,9 @@ are decoded in a background thread a few videos ahead, so the model does not wai
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +27,7 @@ from typing import Any
 
 from vidspan.errors import VidspanError
 from vidspan.eval import metrics as grounding_metrics
+from vidspan.eval.rundir import RunError, finished_ids, git_sha, now, read_records, versions, write_json
 from vidspan.eval.samples import Benchmark, GroundingSample
 from vidspan.find import best_candidate, candidate_from_generation
 from vidspan.models.base import VideoModel
@@ -44,10 +42,6 @@ FORMAT_VERSION = 1
 HEADER = "header.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
-
-
-class RunError(VidspanError):
-    """A run directory cannot be used (settings differ from the run being resumed, broken files)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +112,7 @@ def run_grounding(
         "limit": limit,
     }
     header = _open_run(directory, identity, benchmark, vm)
-    done = _finished_ids(directory / SAMPLES)
+    done = finished_ids(directory / SAMPLES)
     todo = [s for s in samples if s.id not in done]
     logger.info("%s: %d of %d samples to run", directory, len(todo), len(samples))
 
@@ -152,9 +146,9 @@ def run_grounding(
         "model": vm.name,
         "missing_videos": list(benchmark.missing_videos),
     }
-    _write_json(directory / METRICS, result)
-    header["finished_at"] = _now()
-    _write_json(directory / HEADER, header)
+    write_json(directory / METRICS, result)
+    header["finished_at"] = now()
+    write_json(directory / HEADER, header)
     return GroundingRun(directory, header, result)
 
 
@@ -304,38 +298,6 @@ def score_records(
 # -- files --------------------------------------------------------------------------------------------
 
 
-def read_records(path: Path) -> dict[str, dict[str, Any]]:
-    """``samples.jsonl`` as ``{id: record}``: a later line for an id wins; a torn last line is skipped."""
-    records: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return records
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                logger.warning("%s: skipping a torn last line (an interrupted run)", path)
-                continue
-            raise RunError(f"{path} line {number} is not JSON: {exc}") from exc
-        records[record["id"]] = record
-    return records
-
-
-def _finished_ids(path: Path) -> set[str]:
-    """Ids of samples that finished without error; a torn last line is cut off so appends stay valid."""
-    if path.exists():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            logger.warning("%s: removing a torn last line left by an interrupted run", path)
-            with path.open("r+b") as f:
-                f.truncate(keep)
-    return {i for i, r in read_records(path).items() if not r.get("error")}
-
-
 def _open_run(
     directory: Path, identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel
 ) -> dict[str, Any]:
@@ -372,44 +334,10 @@ def _open_run(
         "round_to_seconds": identity["round_to_seconds"],
         "num_samples": len(benchmark.samples),
         "missing_videos": list(benchmark.missing_videos),
-        "versions": _versions(),
-        "git_sha": _git_sha(),
-        "started_at": _now(),
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "started_at": now(),
         "finished_at": None,
     }
-    _write_json(header_path, header)
+    write_json(header_path, header)
     return header
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically: a crash never leaves a half-written file in place of a whole one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("vidspan", "transformers", "torch", "av", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
