@@ -273,7 +273,7 @@ def test_candidates_round_trip_through_a_caption_run_directory(tmp_path):
             "v0",
             "[0.0-1.0] a man waves.",
             scene="A room.",
-            events=({"start": 0.0, "end": 1.0, "text": "a man waves."},),
+            events=({"start": 0.0, "end": 1.0, "description": "a man waves."},),
         ),
         CandidateRecord("s1", "v1", "old"),
     ]
@@ -286,7 +286,7 @@ def test_candidates_round_trip_through_a_caption_run_directory(tmp_path):
         "video": "v0",
         "caption": "[0.0-1.0] a man waves.",
         "scene": "A room.",
-        "events": [{"start": 0.0, "end": 1.0, "text": "a man waves."}],
+        "events": [{"start": 0.0, "end": 1.0, "description": "a man waves."}],
     }
     candidates = load_candidates(run, bench)
     assert dict(candidates) == {"s0": "[0.0-1.0] a man waves.", "s1": "new"}

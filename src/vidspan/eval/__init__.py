@@ -5,9 +5,14 @@
 >>> run = run_grounding(bench, "marlin-2b", "runs/marlin-charades")  # doctest: +SKIP
 """
 
+from vidspan.eval.audit import audit_references, load_audit
+from vidspan.eval.autodq import evaluate_captions
+from vidspan.eval.caption_candidates import load_candidates
+from vidspan.eval.caption_data import load_caption_benchmark
 from vidspan.eval.compare import compare
 from vidspan.eval.datasets import BENCHMARKS, load_benchmark
 from vidspan.eval.metrics import score_timelens, summarize, temporal_iou
+from vidspan.eval.pairwise import compare_captions
 from vidspan.eval.qvhighlights import eval_qvhighlights
 from vidspan.eval.report import write_reports
 from vidspan.eval.run import GroundingRun, run_grounding
@@ -19,9 +24,15 @@ __all__ = [
     "Benchmark",
     "GroundingRun",
     "GroundingSample",
+    "audit_references",
     "compare",
+    "compare_captions",
+    "evaluate_captions",
     "eval_qvhighlights",
+    "load_audit",
     "load_benchmark",
+    "load_candidates",
+    "load_caption_benchmark",
     "run_grounding",
     "score_predictions",
     "score_timelens",

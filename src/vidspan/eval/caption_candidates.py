@@ -40,7 +40,7 @@ class CandidateRecord:
         video: The sample's video id.
         caption: The raw model text: what AutoDQ scores.
         scene: The scene description parsed from it, if the model wrote one.
-        events: Timed events parsed from it (``{"start", "end", "text"}`` dicts), if any.
+        events: Timed events parsed from it (``{"start", "end", "description"}``, as ``Caption.to_dict``).
     """
 
     id: str
