@@ -97,14 +97,16 @@ def generate_command(bench: str, annotations: str, videos: str | None, model: st
 @click.option("--consensus", type=int, default=1, show_default=True, help="Ask each judge question k times.")
 @click.option("--frames", "num_frames", type=int, default=16, show_default=True,
               help="Frames shown to the video-aware judge.")
-@click.option("--exclude-audit", type=click.Path(file_okay=False), default=None,
-              help="An audit run: leave out references it found wrong in every run (score <= 5).")
+@click.option("--audit", "audit_dir", type=click.Path(file_okay=False), default=None,
+              help="An audit run to apply to the references (see --audit-mode).")
+@click.option("--audit-mode", type=click.Choice(["exclude", "correct"]), default="exclude", show_default=True,
+              help="exclude: drop references every audit run scored <= 5; correct: drop contradicted events.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Judge calls in flight.")
 @options.apply(options.NO_PROGRESS, options.JSON)
 def captions_command(bench: str, annotations: str, videos: str | None, candidates: str, judge_spec: str,
                      judge_base_url: str | None, video_judge_spec: str | None,
                      video_judge_base_url: str | None, out_dir: str, objects: bool, consensus: int,
-                     num_frames: int, exclude_audit: str | None, workers: int, no_progress: bool,
+                     num_frames: int, audit_dir: str | None, audit_mode: str, workers: int, no_progress: bool,
                      as_json: bool) -> None:  # fmt: skip
     """Score candidate captions with AutoDQ: text-only judge, and a video-aware judge beside it.
 
@@ -117,15 +119,17 @@ def captions_command(bench: str, annotations: str, videos: str | None, candidate
     from vidspan.eval.audit import load_audit
     from vidspan.eval.autodq import evaluate_captions
     from vidspan.eval.caption_candidates import load_candidates
+    from vidspan.eval.caption_data import apply_audit
 
     judge = _judge(judge_spec, judge_base_url)  # a bad judge fails before any file is read
     video_judge = _judge(video_judge_spec, video_judge_base_url) if video_judge_spec else None
     benchmark = _benchmark(bench, annotations, videos)
+    if audit_dir:
+        benchmark = apply_audit(benchmark, load_audit(audit_dir), mode=audit_mode)
     found = load_candidates(candidates, benchmark)
-    exclude = load_audit(exclude_audit).excluded_ids() if exclude_audit else None
     run = evaluate_captions(
         benchmark, found, judge, out_dir=out_dir, video_judge=video_judge,
-        frames_per_video=num_frames, consensus=consensus, objects=objects, exclude=exclude,
+        frames_per_video=num_frames, consensus=consensus, objects=objects,
         max_workers=workers, progress=ProgressPrinter(not no_progress),
     )  # fmt: skip
     _print(run.directory, run.metrics, as_json)

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -384,3 +384,32 @@ def _check_unique_ids(samples: list[CaptionSample], path: Path) -> None:
 
 def _natural_key(text: str) -> tuple[int, int | str]:
     return (0, int(text)) if text.isdigit() else (1, text)
+
+
+def apply_audit(
+    benchmark: CaptionBenchmark, audit: Any, *, mode: str = "exclude", min_score: int = 5
+) -> CaptionBenchmark:
+    """Use a ground-truth audit in later scoring.
+
+    Args:
+        benchmark: The benchmark the audit was run on.
+        audit: From :func:`vidspan.eval.audit.load_audit`.
+        mode: ``"exclude"`` drops references every audit run scored ``<= min_score``; ``"correct"`` keeps
+            them but removes the reference events every run found contradicted by the video.
+        min_score: The factual score at or below which a reference is excluded.
+
+    Returns:
+        A new benchmark (the input is unchanged); its name records what was applied.
+    """
+    if mode == "exclude":
+        dropped = audit.excluded_ids(min_score=min_score, require_consensus=True)
+        samples = tuple(s for s in benchmark.samples if s.id not in dropped)
+    elif mode == "correct":
+        samples = tuple(
+            replace(s, events=fixed) if (fixed := audit.corrected_events(s.id)) is not None else s
+            for s in benchmark.samples
+        )
+    else:
+        raise ValueError(f"Invalid mode: {mode!r}. It must be 'exclude' or 'correct'.")
+    logger.info("audit applied (%s): %d of %d references kept", mode, len(samples), len(benchmark.samples))
+    return replace(benchmark, name=f"{benchmark.name}+audit-{mode}", samples=samples)
