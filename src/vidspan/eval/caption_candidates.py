@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval.caption_data import _id_text, _jsonl_rows, _require_str
+from vidspan.eval.caption_data import _id_text, _jsonl_rows
 from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.datasets import BenchmarkFormatError, EvalFileNotFoundError
+from vidspan.eval.datasets import BenchmarkFormatError, EvalFileNotFoundError, require_text
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def load_candidates(path: str | Path, benchmark: CaptionBenchmark) -> Candidates
         text_key = "caption" if "caption" in row else "prediction"
         if text_key not in row:
             raise BenchmarkFormatError(f"{where}: missing 'caption'.")
-        text = _require_str(row[text_key], f"{where}: {text_key}")
+        text = require_text(row[text_key], f"{where}: {text_key}")
         ids = _candidate_ids(row, by_id, by_video, where)
         if not ids:
             unmatched.append(next(str(row[k]) for k in ("id", "idx", "video") if k in row))

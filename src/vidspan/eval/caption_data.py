@@ -27,6 +27,8 @@ from vidspan.eval.datasets import (
     UnknownBenchmarkError,
     _list_videos,
     find_video,
+    require_object,
+    require_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def load_dream1k(path: str | Path) -> list[CaptionSample]:
     seen: dict[str, int] = {}
     for line_no, row in _jsonl_rows(path):
         where = f"{path}, line {line_no}"
-        row = _require_keys(row, where, ("messages", "dataset", "idx"))
+        row = require_object(row, where, ("messages", "dataset", "idx"))
         sample_id = _id_text(row["idx"], f"{where}: idx")
         if sample_id in seen:
             raise BenchmarkFormatError(f"{where}: idx {sample_id} repeats line {seen[sample_id]}.")
@@ -82,7 +84,7 @@ def load_dream1k(path: str | Path) -> list[CaptionSample]:
         video_file = _dream_video_file(row["messages"])
         if video_file:
             extra["video_file"] = video_file
-        dataset = _require_str(row["dataset"], f"{where}: dataset")
+        dataset = require_text(row["dataset"], f"{where}: dataset")
         samples.append(
             CaptionSample(
                 id=sample_id,
@@ -121,7 +123,7 @@ def load_carebench(path: str | Path) -> list[CaptionSample]:
     samples = []
     for i, record in enumerate(records):
         where = f"{path}: record {i}"
-        record = _require_keys(record, where, ("video", "caption"))
+        record = require_object(record, where, ("video", "caption"))
         extra: dict[str, Any] = {
             key: record[key]
             for key in ("category", "subcategory", "spatial_caption", "temporal_caption")
@@ -130,8 +132,8 @@ def load_carebench(path: str | Path) -> list[CaptionSample]:
         samples.append(
             CaptionSample(
                 id=_record_id(record, i, where),
-                video=_require_str(record["video"], f"{where}: video"),
-                reference=_require_str(record["caption"], f"{where}: caption"),
+                video=require_text(record["video"], f"{where}: video"),
+                reference=require_text(record["caption"], f"{where}: caption"),
                 subset="overall",
                 events=_optional_texts(record, "events", where),
                 objects=_optional_texts(record, "objects", where),
@@ -160,16 +162,16 @@ def load_caption_jsonl(path: str | Path) -> list[CaptionSample]:
     known = {"id", "idx", "video", "caption", "reference", "events", "objects", "subset", "duration"}
     for position, (line_no, row) in enumerate(_jsonl_rows(path)):
         where = f"{path}, line {line_no}"
-        row = _require_keys(row, where, ("video",))
+        row = require_object(row, where, ("video",))
         text_key = "caption" if "caption" in row else "reference"
         if text_key not in row:
             raise BenchmarkFormatError(f"{where}: missing 'caption' (or 'reference').")
         samples.append(
             CaptionSample(
                 id=_record_id(row, position, where),
-                video=_require_str(row["video"], f"{where}: video"),
-                reference=_require_str(row[text_key], f"{where}: {text_key}"),
-                subset=_require_str(row.get("subset", "overall"), f"{where}: subset"),
+                video=require_text(row["video"], f"{where}: video"),
+                reference=require_text(row[text_key], f"{where}: {text_key}"),
+                subset=require_text(row.get("subset", "overall"), f"{where}: subset"),
                 events=_optional_texts(row, "events", where),
                 objects=_optional_texts(row, "objects", where),
                 duration=_optional_number(row.get("duration"), f"{where}: duration"),
@@ -327,21 +329,6 @@ def _dream_video_file(messages: Any) -> str | None:
             if isinstance(name, str) and name.strip() and name.strip() != DREAM_PLACEHOLDER:
                 return name.strip()
     return None
-
-
-def _require_keys(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BenchmarkFormatError(f"{where}: expected a JSON object, got {type(value).__name__}.")
-    absent = [k for k in keys if k not in value]
-    if absent:
-        raise BenchmarkFormatError(f"{where}: missing {', '.join(repr(k) for k in absent)}.")
-    return value
-
-
-def _require_str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise BenchmarkFormatError(f"{where}: expected text, got {type(value).__name__}.")
-    return value
 
 
 def _id_text(value: Any, where: str) -> str:

@@ -183,7 +183,7 @@ def load_qvhighlights(path: str | Path) -> list[GroundingSample]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BenchmarkFormatError(f"{where}: not valid JSON ({exc.msg}).") from None
-        row = _require_dict(row, where, ("qid", "query", "vid", "relevant_windows"))
+        row = require_object(row, where, ("qid", "query", "vid", "relevant_windows"))
         qid = row["qid"]
         if not isinstance(qid, int) or isinstance(qid, bool):
             raise BenchmarkFormatError(f"{where}: 'qid' must be an integer, got {qid!r}.")
@@ -202,8 +202,8 @@ def load_qvhighlights(path: str | Path) -> list[GroundingSample]:
         samples.append(
             GroundingSample(
                 id=str(qid),
-                video=_require_str(row["vid"], f"{where}: vid"),
-                query=_require_str(row["query"], f"{where}: query"),
+                video=require_text(row["vid"], f"{where}: vid"),
+                query=require_text(row["query"], f"{where}: query"),
                 gt_spans=tuple(_gt_span(w, f"{where}: relevant_windows[{i}]") for i, w in enumerate(windows)),
                 subset="qvhighlights",
                 duration=_optional_duration(row.get("duration"), where),
@@ -418,7 +418,7 @@ def _load_paired_json(
     samples = []
     for vid, entry in _read_json_object(path).items():
         where = f"{path}: video {vid!r}"
-        entry = _require_dict(entry, where, (spans_key, texts_key))
+        entry = require_object(entry, where, (spans_key, texts_key))
         duration = _optional_duration(entry.get("duration"), where)
         spans, texts = entry[spans_key], entry[texts_key]
         if not isinstance(spans, list) or not isinstance(texts, list):
@@ -432,7 +432,7 @@ def _load_paired_json(
                 GroundingSample(
                     id=f"{vid}#{i}",
                     video=vid,
-                    query=clean(_require_str(text, f"{where}: {texts_key}[{i}]")),
+                    query=clean(require_text(text, f"{where}: {texts_key}[{i}]")),
                     gt_spans=(_gt_span(span, f"{where}: {spans_key}[{i}]"),),
                     subset=subset,
                     duration=duration,
@@ -461,7 +461,8 @@ def _read_durations(durations: Mapping[str, float] | str | Path | None) -> dict[
     return out
 
 
-def _require_dict(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def require_object(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``value`` as a JSON object holding ``keys``, else :class:`BenchmarkFormatError` naming ``where``."""
     if not isinstance(value, dict):
         raise BenchmarkFormatError(f"{where}: expected a JSON object, got {type(value).__name__}.")
     absent = [k for k in keys if k not in value]
@@ -470,7 +471,8 @@ def _require_dict(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, An
     return value
 
 
-def _require_str(value: Any, where: str) -> str:
+def require_text(value: Any, where: str) -> str:
+    """``value`` as a string, else :class:`BenchmarkFormatError` naming ``where``."""
     if not isinstance(value, str):
         raise BenchmarkFormatError(f"{where}: expected text, got {_clip(repr(value))}.")
     return value

@@ -372,3 +372,37 @@ class CachedJudge(Judge):
             except JudgeUnscoredError as exc:
                 answers.append(exc)
         return answers
+
+
+class HttpJudge(CachedJudge):
+    """A :class:`CachedJudge` that talks to an HTTP API: the decoding and transport settings all share."""
+
+    def __init__(
+        self,
+        backend: str,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        temperature: float,
+        seed: int | None,
+        max_tokens: int,
+        timeout_seconds: float,
+        max_retries: int,
+        backoff_seconds: float,
+        extra: dict[str, Any],
+        cache: Any,
+    ):
+        from vidspan.judge.http import check_base_url, check_transport_options
+
+        check_decoding(model, temperature, seed, max_tokens)
+        check_transport_options(timeout_seconds, max_retries, backoff_seconds)
+        settings = JudgeSettings(
+            backend=backend, model=model.strip(), temperature=float(temperature), seed=seed,
+            max_tokens=max_tokens, base_url=check_base_url(base_url), extra=extra,
+        )  # fmt: skip
+        super().__init__(settings, cache=cache)
+        self.timeout_seconds = float(timeout_seconds)
+        self.max_retries = max_retries
+        self.backoff_seconds = float(backoff_seconds)
+        self._api_key = api_key

@@ -26,16 +26,14 @@ import urllib.parse
 from typing import Any
 
 from vidspan.judge.base import (
-    CachedJudge,
+    HttpJudge,
     JudgeError,
     JudgeReply,
     JudgeRequest,
-    JudgeSettings,
-    check_decoding,
     request_seed,
 )
 from vidspan.judge.cache import JudgeCache
-from vidspan.judge.http import check_base_url, check_transport_options, post_json
+from vidspan.judge.http import post_json
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ _BLOCKED_FINISH_REASONS = frozenset(
 )
 
 
-class GeminiJudge(CachedJudge):
+class GeminiJudge(HttpJudge):
     """A judge speaking the Gemini ``generateContent`` wire format.
 
     Args:
@@ -83,25 +81,19 @@ class GeminiJudge(CachedJudge):
         generation_config: dict[str, Any] | None = None,
         cache: JudgeCache | str | os.PathLike[str] | None | bool = None,
     ):
-        check_decoding(model, temperature, seed, max_tokens)
-        check_transport_options(timeout_seconds, max_retries, backoff_seconds)
         if generation_config is not None and not isinstance(generation_config, dict):
             raise ValueError(
                 f"Invalid generation_config: {generation_config!r}. It must be a dict of "
                 "generationConfig fields."
             )
-        model = model.strip().removeprefix("models/")
-        extra = {"generation_config": generation_config} if generation_config else {}
-        settings = JudgeSettings(
-            backend="gemini", model=model, temperature=float(temperature), seed=seed, max_tokens=max_tokens,
-            base_url=check_base_url(base_url or DEFAULT_BASE_URL), extra=extra,
+        super().__init__(
+            "gemini", model.strip().removeprefix("models/"), base_url=base_url or DEFAULT_BASE_URL,
+            api_key=api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY"),
+            temperature=temperature, seed=seed, max_tokens=max_tokens, timeout_seconds=timeout_seconds,
+            max_retries=max_retries, backoff_seconds=backoff_seconds,
+            extra={"generation_config": generation_config} if generation_config else {}, cache=cache,
         )  # fmt: skip
-        super().__init__(settings, cache=cache)
-        self.timeout_seconds = float(timeout_seconds)
-        self.max_retries = max_retries
-        self.backoff_seconds = float(backoff_seconds)
         self.generation_config = dict(generation_config or {})
-        self._api_key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
 
     def build_request(self, request: JudgeRequest) -> dict[str, Any]:
         """The JSON body for ``request`` (without sending it)."""

@@ -25,16 +25,14 @@ import urllib.parse
 from typing import Any
 
 from vidspan.judge.base import (
-    CachedJudge,
+    HttpJudge,
     JudgeError,
     JudgeReply,
     JudgeRequest,
-    JudgeSettings,
-    check_decoding,
     request_seed,
 )
 from vidspan.judge.cache import JudgeCache
-from vidspan.judge.http import check_base_url, check_transport_options, post_json
+from vidspan.judge.http import post_json
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _OFFICIAL_HOSTS = frozenset({"api.openai.com"})
 
 
-class OpenAIJudge(CachedJudge):
+class OpenAIJudge(HttpJudge):
     """A judge speaking the OpenAI chat-completions wire format.
 
     Args:
@@ -81,21 +79,17 @@ class OpenAIJudge(CachedJudge):
         extra_body: dict[str, Any] | None = None,
         cache: JudgeCache | str | os.PathLike[str] | None | bool = None,
     ):
-        check_decoding(model, temperature, seed, max_tokens)
-        check_transport_options(timeout_seconds, max_retries, backoff_seconds)
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ValueError(f"Invalid extra_body: {extra_body!r}. It must be a dict of request fields.")
-        base_url = check_base_url(base_url or os.environ.get("VIDSPAN_JUDGE_BASE_URL") or DEFAULT_BASE_URL)
-        settings = JudgeSettings(
-            backend="openai", model=model.strip(), temperature=float(temperature), seed=seed,
-            max_tokens=max_tokens, base_url=base_url, extra={"extra_body": extra_body} if extra_body else {},
+        base_url = base_url or os.environ.get("VIDSPAN_JUDGE_BASE_URL") or DEFAULT_BASE_URL
+        super().__init__(
+            "openai", model, base_url=base_url,
+            api_key=api_key or os.environ.get("VIDSPAN_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+            temperature=temperature, seed=seed, max_tokens=max_tokens, timeout_seconds=timeout_seconds,
+            max_retries=max_retries, backoff_seconds=backoff_seconds,
+            extra={"extra_body": extra_body} if extra_body else {}, cache=cache,
         )  # fmt: skip
-        super().__init__(settings, cache=cache)
-        self.timeout_seconds = float(timeout_seconds)
-        self.max_retries = max_retries
-        self.backoff_seconds = float(backoff_seconds)
         self.extra_body = dict(extra_body or {})
-        self._api_key = api_key or os.environ.get("VIDSPAN_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
 
     def build_request(self, request: JudgeRequest) -> dict[str, Any]:
         """The JSON body for ``request`` (without sending it)."""
