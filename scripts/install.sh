@@ -14,14 +14,20 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
 
+if ! command -v chromium >/dev/null; then
+  echo "[vidspan] installing Chromium (headless tests of the timeline page)" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
 
 if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   echo "[vidspan] installing torch 2.13.0" >&2
   pip_install torch==2.13.0
 fi
-echo "[vidspan] installing vidspan[qwen,test,eval]" >&2
-pip_install -e ".[qwen,test,eval]" "torch==2.13.0" "transformers==5.23.0"
+echo "[vidspan] installing vidspan[qwen,test,eval,index,server]" >&2
+pip_install -e ".[qwen,test,eval,index,server]" "torch==2.13.0" "transformers==5.23.0"
 # torchvision (needed by transformers' video processors), torchcodec and qwen-vl-utils (benchmark baseline):
 # --no-deps so pip can never swap the torch build. torchcodec 0.13.0 is the CPU build that matches torch 2.13.
 pip_install --no-deps torchvision==0.28.0 torchcodec==0.13.0 qwen-vl-utils==0.0.14

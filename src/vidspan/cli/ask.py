@@ -79,12 +79,16 @@ def _check_video(video: str) -> None:
 @click.command("caption", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("video", type=click.Path(dir_okay=False))
 @model_options
-def caption_command(video: str, model: str, as_json: bool, **params: Any) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the timeline as one self-contained HTML page to this file.")  # fmt: skip
+def caption_command(video: str, model: str, as_json: bool, html_path: str | None, **params: Any) -> None:
     """Describe VIDEO: a scene paragraph and a timeline of events.
 
     Example:
 
         vidspan caption clip.mp4 --json
+
+        vidspan caption clip.mp4 --html clip.html
     """
     from vidspan.caption import caption
 
@@ -93,6 +97,8 @@ def caption_command(video: str, model: str, as_json: bool, **params: Any) -> Non
         click.echo(f"Captioning {video} with {model}...", err=True)
     result = caption(video, model, **_library_kwargs(params))
     _warn(result.violations)
+    if html_path is not None:
+        _write_html(result, video, Path(html_path))
     if as_json:
         payload = {"video": video, "model": result.model} | result.to_dict()
         payload |= {
@@ -104,6 +110,15 @@ def caption_command(video: str, model: str, as_json: bool, **params: Any) -> Non
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
         return
     click.echo(render_caption(result))
+
+
+def _write_html(result: Caption, video: str, out: Path) -> None:
+    from vidspan.server.html import caption_to_html
+
+    page = caption_to_html(result, video, relative_to=out.parent)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
 
 
 def render_caption(result: Caption) -> str:

@@ -78,14 +78,17 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from vidspan.cli import ask, eval, eval_captions, models, video
+    from vidspan.cli import ask, clip, eval, eval_captions, library, models, serve, video
 
     cli.add_command(ask.caption_command)
     cli.add_command(ask.find_command)
     cli.add_command(models.models_command)
     cli.add_command(video.probe_command)
+    cli.add_command(clip.clip_command)
     eval_captions.register(eval.eval_group)
     cli.add_command(eval.eval_group)
+    cli.add_command(serve.serve_command)
+    library.register(cli)
 
 
 _register_commands()

@@ -1,0 +1,195 @@
+"""``index_paths``: caption every new or changed video under some paths into a :class:`VideoIndex`.
+
+Indexing is incremental (a file whose path and content hash are already stored is skipped) and
+crash-safe: each video is committed in its own transaction once captioned and embedded, so an interrupted
+run loses at most the video in progress and the next run picks up the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidspan.errors import ModelError, ParseError, VideoError
+from vidspan.index.embed import TextEmbedder, default_embedder
+from vidspan.index.store import VideoIndex
+from vidspan.models.base import VideoModel
+from vidspan.windows import SAMPLING_KEYS, ModelLike, load_model
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi")
+_CAPTION_KEYS = frozenset({"sampling", "prompt", "max_new_tokens", "strict", "progress"})
+
+IndexProgress = Callable[["IndexReport", str], None]
+"""``progress(report, message)``: called before each file is processed and once at the end."""
+
+
+@dataclass(slots=True)
+class IndexFailure:
+    """A file that could not be indexed."""
+
+    path: str
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {"path": self.path, "error": self.error}
+
+
+@dataclass(slots=True)
+class IndexReport:
+    """What an indexing run did (updated while it runs, so progress callbacks can read it)."""
+
+    total: int = 0
+    indexed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[IndexFailure] = field(default_factory=list)
+    num_events: int = 0
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        """Files handled so far (indexed, skipped or failed)."""
+        return len(self.indexed) + len(self.skipped) + len(self.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {
+            "total": self.total,
+            "indexed": list(self.indexed),
+            "skipped": list(self.skipped),
+            "failed": [f.to_dict() for f in self.failed],
+            "num_events": self.num_events,
+            "seconds": self.seconds,
+        }
+
+
+def find_videos(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    recursive: bool = True,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+) -> list[Path]:
+    """Video files named by ``paths``: files as given, folders searched by extension; sorted, unique.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+    """
+    suffixes = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file():
+            found[path.resolve()] = None
+        elif path.is_dir():
+            candidates = path.rglob("*") if recursive else path.glob("*")
+            for candidate in sorted(candidates):
+                if candidate.is_file() and candidate.suffix.lower() in suffixes:
+                    found[candidate.resolve()] = None
+        else:
+            raise FileNotFoundError(f"Invalid path: {raw}. It must be an existing video file or folder.")
+    return sorted(found)
+
+
+def file_sha256(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def index_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    model: ModelLike | None,
+    db: VideoIndex | str | os.PathLike[str],
+    *,
+    recursive: bool = True,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    progress: IndexProgress | None = None,
+    embedder: TextEmbedder | None = None,
+    **caption_options: Any,
+) -> IndexReport:
+    """Caption and embed every new or changed video under ``paths`` into the index ``db``.
+
+    Args:
+        paths: Video files and folders.
+        model: What :func:`vidspan.caption` runs: a model name or a loaded :class:`VideoModel`.
+        db: An open :class:`VideoIndex` or the path of its file (created when missing).
+        recursive: Search folders recursively.
+        extensions: File suffixes that count as videos inside folders.
+        progress: ``progress(report, message)`` before each file and once at the end.
+        embedder: Embeds event descriptions (default: the shared all-MiniLM-L6-v2 embedder).
+        **caption_options: Passed to :func:`vidspan.caption` (sampling options, ``strict``, backend options).
+
+    Returns:
+        An :class:`IndexReport`; files that failed (unreadable videos, model errors) are listed in
+        ``failed`` and do not stop the run.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+    """
+    from vidspan.caption import caption
+
+    started = time.monotonic()
+    files = find_videos(paths, recursive=recursive, extensions=extensions)
+    report = IndexReport(total=len(files))
+    index = db if isinstance(db, VideoIndex) else VideoIndex(db)
+    embed = embedder or default_embedder()
+    # model options (device, base_url...) load the model once, on the first video that needs captioning;
+    # a model or embedder that cannot load stops the run instead of failing every file
+    model_options = {
+        k: caption_options.pop(k)
+        for k in list(caption_options)
+        if k not in SAMPLING_KEYS and k not in _CAPTION_KEYS and caption_options[k] is not None
+    }
+    loaded: VideoModel | None = None
+    try:
+        for path in files:
+            name = str(path)
+            try:
+                sha256 = file_sha256(path)
+            except OSError as exc:
+                _fail(report, name, exc)
+                continue
+            if index.has_current(path, sha256):
+                report.skipped.append(name)
+                _notify(progress, report, f"unchanged {path.name}")
+                continue
+            _notify(progress, report, f"captioning {path.name}")
+            if loaded is None:
+                loaded = load_model(model, **model_options)
+                embed.embed(["warm up"])
+            try:
+                result = caption(path, loaded, **caption_options)
+            except (VideoError, ParseError, ModelError, OSError) as exc:  # one bad file must not stop the run
+                _fail(report, name, exc)
+                continue
+            vectors = embed.embed([e.description for e in result.events])
+            index.add_video(path, sha256, result, vectors, embedding_model=embed.name)
+            report.indexed.append(name)
+            report.num_events += len(result.events)
+    finally:
+        report.seconds = time.monotonic() - started
+        if index is not db:
+            index.close()
+    _notify(progress, report, "done")
+    return report
+
+
+def _fail(report: IndexReport, name: str, exc: BaseException) -> None:
+    logger.warning("Cannot index %s: %s", name, exc)
+    report.failed.append(IndexFailure(name, " ".join(str(exc).split()) or type(exc).__name__))
+
+
+def _notify(progress: IndexProgress | None, report: IndexReport, message: str) -> None:
+    if progress is not None:
+        progress(report, message)

@@ -1,0 +1,559 @@
+"""``VideoIndex``: a library of captioned videos in one SQLite file, searched by words and by meaning.
+
+Tables (see :mod:`vidspan.index.migrations`): ``videos``, ``events`` (cascade-deleted with their video),
+``event_embeddings`` (little-endian float32 blobs), ``events_fts`` (FTS5 over event descriptions, kept in
+sync by triggers) and ``_vidspan_migrations``. Search fuses an FTS5 BM25 ranking with a vector ranking by
+reciprocal rank fusion (RRF, k = 60). Vectors are searched by a pluggable :class:`VectorBackend`; the
+default, :class:`ExactCosine`, is exact numpy cosine over an in-memory copy that is reloaded whenever the
+embeddings table changes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from vidspan.errors import VidspanError
+from vidspan.index.migrations import MIGRATIONS, migrate, schema_version
+from vidspan.index.types import IndexedEvent, IndexedVideo, SearchHit
+from vidspan.types import Caption
+
+if TYPE_CHECKING:
+    from vidspan.index.embed import TextEmbedder
+
+logger = logging.getLogger(__name__)
+
+RRF_K = 60
+"""Reciprocal rank fusion constant: a hit at rank r (from 1) in one ranking scores 1 / (RRF_K + r)."""
+
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from in into is it its of on or the then this to was with".split()
+)
+
+
+def default_index_path() -> Path:
+    """``$VIDSPAN_INDEX``, else ``$VIDSPAN_USER_PATH/index.sqlite`` (``VIDSPAN_USER_PATH`` defaults to
+    ``~/.cache/vidspan``): one library per user, found from any working directory."""
+    if os.environ.get("VIDSPAN_INDEX"):
+        return Path(os.environ["VIDSPAN_INDEX"]).expanduser()
+    root = os.environ.get("VIDSPAN_USER_PATH") or "~/.cache/vidspan"
+    return Path(root).expanduser() / "index.sqlite"
+
+
+class IndexNotFoundError(VidspanError, FileNotFoundError):
+    """No index file where one was expected."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"No index at {self.path}: run 'vidspan index PATH' first.")
+
+
+class VectorBackend(Protocol):
+    """Nearest-neighbour search over event embeddings (plug an ANN index in through ``VideoIndex``).
+
+    ``build`` is called with every stored embedding whenever the table has changed since the last build;
+    ``search`` returns up to ``k`` ``(event_id, cosine similarity)`` pairs, best first, only among rows
+    whose ``allowed`` entry (aligned with the ``ids`` given to ``build``) is true, when a mask is given.
+    """
+
+    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]: ...
+
+
+class ExactCosine:
+    """Exact cosine search with numpy (vectors are unit length, so cosine is a dot product)."""
+
+    name = "exact-cosine"
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Keep ``vectors`` (rows aligned with ``ids``)."""
+        self.ids, self.vectors = ids, vectors
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` most similar rows, best first."""
+        if not len(self.ids) or k <= 0:
+            return []
+        sims = self.vectors @ query.astype(np.float32)
+        if allowed is not None:
+            sims = np.where(allowed, sims, -np.inf)
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(int(self.ids[i]), float(sims[i])) for i in top if np.isfinite(sims[i])]
+
+
+class AnnBackend:
+    """:mod:`vidspan.index.vectors` behind the :class:`VectorBackend` protocol (exact below 50k vectors,
+    IVF above); filtered searches over-fetch and drop disallowed ids."""
+
+    name = "vidspan.index.vectors"
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.index: Any = None
+
+    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Build the ANN index over ``vectors``."""
+        from vidspan.index.vectors import build_vector_index
+
+        self.ids = ids
+        self.index = build_vector_index(vectors, ids) if len(ids) else None
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` nearest allowed rows, best first."""
+        if self.index is None or k <= 0:
+            return []
+        keep = None if allowed is None else set(self.ids[allowed].tolist())
+        fetch = k if keep is None else min(len(self.ids), 4 * k)
+        while True:
+            ids, scores = self.index.search(query, k=fetch)
+            hits = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if keep is None or i in keep]
+            if len(hits) >= k or fetch >= len(self.ids):
+                return hits[:k]
+            fetch = min(len(self.ids), 4 * fetch)
+
+
+@dataclass(frozen=True, slots=True)
+class _VectorCache:
+    generation: int
+    ids: np.ndarray
+    video_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    """A vector as a little-endian float32 blob."""
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def from_blob(blob: bytes, dim: int | None = None) -> np.ndarray:
+    """Inverse of :func:`to_blob` (a float32 array in native order)."""
+    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    if dim is not None and vector.size != dim:
+        raise ValueError(f"Invalid embedding blob: {vector.size} values. It must hold {dim}.")
+    return vector
+
+
+def fts_query(text: str) -> str | None:
+    """User text as a safe FTS5 query: each word quoted, OR-ed (stopwords dropped when others remain)."""
+    words = re.findall(r"\w+", text.lower())
+    content = [w for w in words if w not in _STOPWORDS] or words
+    unique = list(dict.fromkeys(content))
+    if not unique:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+def _glob_match(path: str, pattern: str) -> int:
+    return int(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern))
+
+
+class VideoIndex:
+    """A searchable library of captioned videos in one SQLite file (implements ``Library``).
+
+    Args:
+        path: The database file (created with its folder unless ``create`` is false), or ``":memory:"``
+            (default: :func:`default_index_path`).
+        create: Create a missing file; when false a missing file raises :class:`IndexNotFoundError`.
+        embedder: Embeds search queries (default: the shared all-MiniLM-L6-v2 embedder, loaded lazily).
+        vector_backend: Nearest-neighbour search over the stored embeddings (default :class:`ExactCosine`),
+            e.g. :class:`AnnBackend` (``vidspan.index.vectors``) for large libraries.
+
+    Example:
+        >>> with VideoIndex("library.sqlite") as index:  # doctest: +SKIP
+        ...     hits = index.search("a hand lifts a bottle", limit=5)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        embedder: TextEmbedder | None = None,
+        vector_backend: VectorBackend | None = None,
+    ):
+        path = default_index_path() if path is None else path
+        self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser().resolve())
+        if self.path != ":memory:":
+            if not Path(self.path).exists():
+                if not create:
+                    raise IndexNotFoundError(path)
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        self.vector_backend: VectorBackend = vector_backend if vector_backend is not None else ExactCosine()
+        self._cache: _VectorCache | None = None
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.create_function("vidspan_glob", 2, _glob_match, deterministic=True)
+            migrate(self._conn)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise VidspanError(f"Cannot open index {self.path}: {exc}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> VideoIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        """The query embedder (loaded on first use)."""
+        if self._embedder is None:
+            from vidspan.index.embed import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder
+
+    # ------------------------------------------------------------------ writing
+
+    def add_video(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        caption: Caption,
+        embeddings: np.ndarray | Sequence[Sequence[float]],
+        *,
+        duration_seconds: float | None = None,
+        size: int | None = None,
+        mtime: float | None = None,
+        embedding_model: str = "all-minilm-l6-v2",
+    ) -> int:
+        """Store a captioned video and its event embeddings in one transaction; returns the video id.
+
+        An older entry for the same path (and its events) is replaced.
+
+        Args:
+            path: The video file (stored as an absolute path).
+            sha256: Hex digest of the file's content.
+            caption: The caption; each event becomes a searchable row.
+            embeddings: One vector per event, in the caption's event order (``(len(caption), dim)``).
+            duration_seconds: Video length (default: the end of the caption's last window or event).
+            size: File size in bytes (default: read from the file when it exists).
+            mtime: File modification time (default: read from the file when it exists).
+            embedding_model: Name recorded with the vectors.
+        """
+        abspath = str(Path(path).expanduser().resolve())
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        if not caption.events and vectors.size == 0:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+        elif vectors.ndim != 2 or vectors.shape[0] != len(caption.events) or vectors.shape[1] == 0:
+            raise ValueError(
+                f"Invalid embeddings: shape {vectors.shape}. It must be ({len(caption.events)}, dim), "
+                "one vector per event."
+            )
+        stored = self._query_one("SELECT dim FROM event_embeddings LIMIT 1", ())
+        if stored and vectors.size and stored[0] != vectors.shape[1]:
+            raise ValueError(
+                f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {stored[0]}, "
+                "as for the vectors already in this index."
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"Invalid sha256: {sha256!r}. It must be 64 lowercase hex digits.")
+        if duration_seconds is None:
+            ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
+            duration_seconds = max(ends, default=0.0)
+        if (size is None or mtime is None) and os.path.exists(abspath):
+            stat = os.stat(abspath)
+            size = stat.st_size if size is None else size
+            mtime = stat.st_mtime if mtime is None else mtime
+        settings = json.dumps(caption.settings, default=str, sort_keys=True)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM videos WHERE path = ?", (abspath,))
+            video_id = conn.execute(
+                "INSERT INTO videos (path, sha256, size, mtime, duration, scene, model, indexed_at, raw,"
+                " settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (abspath, sha256, size or 0, mtime or 0.0, float(duration_seconds), caption.scene,
+                 caption.model, now, caption.raw, settings),
+            ).lastrowid  # fmt: skip
+            for event, vector in zip(caption.events, vectors, strict=True):
+                event_id = conn.execute(
+                    'INSERT INTO events (video_id, start, "end", description) VALUES (?, ?, ?, ?)',
+                    (video_id, event.start, event.end, event.description),
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO event_embeddings (event_id, model, dim, vector) VALUES (?, ?, ?, ?)",
+                    (event_id, embedding_model, int(vector.size), to_blob(vector)),
+                )
+        logger.info("Indexed %s: %d events", abspath, len(caption.events))
+        assert video_id is not None
+        return int(video_id)
+
+    def remove_video(self, video: int | str | os.PathLike[str]) -> bool:
+        """Remove a video (by id or path) and its events; returns whether it was there."""
+        with self._transaction() as conn:
+            if isinstance(video, int):
+                cursor = conn.execute("DELETE FROM videos WHERE id = ?", (video,))
+            else:
+                cursor = conn.execute("DELETE FROM videos WHERE path = ?", (str(Path(video).resolve()),))
+        return cursor.rowcount > 0
+
+    # ------------------------------------------------------------------ reading
+
+    def has_current(self, path: str | os.PathLike[str], sha256: str) -> bool:
+        """True when ``path`` is indexed with this content hash."""
+        row = self._query_one(
+            "SELECT 1 FROM videos WHERE path = ? AND sha256 = ?", (str(Path(path).resolve()), sha256)
+        )
+        return row is not None
+
+    _VIDEO_SQL = (
+        "SELECT v.id, v.path, v.sha256, v.duration, v.scene, v.model, "
+        "(SELECT count(*) FROM events e WHERE e.video_id = v.id), v.indexed_at FROM videos v"
+    )
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every indexed video, by path."""
+        with self._lock:
+            rows = self._conn.execute(self._VIDEO_SQL + " ORDER BY v.path").fetchall()
+        return [IndexedVideo(*row) for row in rows]
+
+    def video(self, video_id: int) -> IndexedVideo | None:
+        """One video by id, or None."""
+        row = self._query_one(self._VIDEO_SQL + " WHERE v.id = ?", (video_id,))
+        return IndexedVideo(*row) if row else None
+
+    def video_by_path(self, path: str | os.PathLike[str]) -> IndexedVideo | None:
+        """One video by file path, or None."""
+        row = self._query_one(self._VIDEO_SQL + " WHERE v.path = ?", (str(Path(path).resolve()),))
+        return IndexedVideo(*row) if row else None
+
+    def events(self, video_id: int) -> list[IndexedEvent]:
+        """The events of a video, by start time."""
+        with self._lock:
+            rows = self._conn.execute(
+                'SELECT id, video_id, start, "end", description FROM events WHERE video_id = ? '
+                "ORDER BY start, id",
+                (video_id,),
+            ).fetchall()
+        return [IndexedEvent(*row) for row in rows]
+
+    def caption(self, video_id: int) -> Caption | None:
+        """The stored caption of a video (scene, events and raw model text), or None."""
+        row = self._query_one("SELECT scene, raw, model FROM videos WHERE id = ?", (video_id,))
+        if row is None:
+            return None
+        from vidspan.types import Event, Span
+
+        events = tuple(Event(Span(e.start, e.end), e.description) for e in self.events(video_id))
+        return Caption(scene=row[0], events=events, raw=row[1], model=row[2])
+
+    def status(self) -> dict[str, Any]:
+        """Counts and settings, for ``vidspan library`` and the server's health page."""
+        with self._lock:
+            num_videos, num_events, num_vectors = (
+                self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("videos", "events", "event_embeddings")
+            )
+            models = [r[0] for r in self._conn.execute("SELECT DISTINCT model FROM event_embeddings")]
+            version = schema_version(self._conn)
+        size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else 0
+        return {
+            "path": self.path,
+            "num_videos": num_videos,
+            "num_events": num_events,
+            "num_embeddings": num_vectors,
+            "embedding_models": models,
+            "schema_version": version,
+            "schema_latest": len(MIGRATIONS),
+            "vector_backend": getattr(self.vector_backend, "name", type(self.vector_backend).__name__),
+            "size_bytes": size,
+        }
+
+    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        path_glob: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[SearchHit]:
+        """Events matching ``query`` by words (BM25) and by meaning (embeddings), fused by RRF.
+
+        Args:
+            query: Free text; FTS5 syntax characters are quoted, so any text is safe.
+            limit: Most hits returned.
+            path_glob: Only videos whose absolute path (or file name) matches this fnmatch pattern.
+            start: Only events ending after this time (seconds).
+            end: Only events starting before this time (seconds).
+
+        Returns:
+            Hits, best first; ``score`` is the RRF score (sum over rankings of ``1 / (60 + rank)``).
+        """
+        if limit < 1:
+            raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"Invalid time range: start={start}, end={end}. It must satisfy start < end.")
+        depth = max(50, 5 * limit)
+        text_ranked = self._text_ranking(query, depth, path_glob, start, end)
+        vector_ranked = self._vector_ranking(query, depth, path_glob, start, end)
+        scores: dict[int, float] = {}
+        for ranking in (text_ranked, vector_ranked):
+            for rank, event_id in enumerate(ranking, start=1):
+                scores[event_id] = scores.get(event_id, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        if not best:
+            return []
+        ids = [event_id for event_id, _ in best]
+        with self._lock:
+            rows = self._conn.execute(
+                'SELECT e.id, e.video_id, e.start, e."end", e.description, v.path FROM events e '
+                f"JOIN videos v ON v.id = e.video_id WHERE e.id IN ({','.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [
+            SearchHit(
+                video=r[5], start=r[2], end=r[3], score=score, caption=r[4], video_id=r[1], event_id=r[0]
+            )
+            for event_id, score in best
+            if (r := by_id.get(event_id)) is not None
+        ]
+
+    def _text_ranking(
+        self, query: str, depth: int, path_glob: str | None, start: float | None, end: float | None
+    ) -> list[int]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        sql = (
+            "SELECT e.id FROM events_fts JOIN events e ON e.id = events_fts.rowid "
+            "JOIN videos v ON v.id = e.video_id WHERE events_fts MATCH ?"
+        )
+        params: list[Any] = [match]
+        if path_glob is not None:
+            sql += " AND vidspan_glob(v.path, ?)"
+            params.append(path_glob)
+        if start is not None:
+            sql += ' AND e."end" > ?'
+            params.append(start)
+        if end is not None:
+            sql += " AND e.start < ?"
+            params.append(end)
+        sql += " ORDER BY bm25(events_fts), e.id LIMIT ?"
+        params.append(depth)
+        with self._lock:
+            return [row[0] for row in self._conn.execute(sql, params)]
+
+    def _vector_ranking(
+        self, query: str, depth: int, path_glob: str | None, start: float | None, end: float | None
+    ) -> list[int]:
+        if not query.strip():
+            return []
+        cache = self._vectors()
+        if not len(cache.ids):
+            return []
+        allowed: np.ndarray | None = None
+        if path_glob is not None or start is not None or end is not None:
+            allowed = np.ones(len(cache.ids), dtype=bool)
+            if path_glob is not None:
+                with self._lock:
+                    rows = self._conn.execute("SELECT id, path FROM videos").fetchall()
+                keep = [vid for vid, path in rows if _glob_match(path, path_glob)]
+                allowed &= np.isin(cache.video_ids, np.asarray(keep, dtype=np.int64))
+            if start is not None:
+                allowed &= cache.ends > start
+            if end is not None:
+                allowed &= cache.starts < end
+            if not allowed.any():
+                return []
+        vector = self.embedder.embed([query])[0]
+        return [event_id for event_id, _ in self.vector_backend.search(vector, depth, allowed)]
+
+    def _vectors(self) -> _VectorCache:
+        """The embeddings in memory, reloaded (and the backend rebuilt) when the table changed."""
+        with self._lock:
+            generation = self._conn.execute(
+                "SELECT value FROM _vidspan_state WHERE name = 'embeddings_generation'"
+            ).fetchone()[0]
+            if self._cache is not None and self._cache.generation == generation:
+                return self._cache
+            self._conn.execute("BEGIN")  # one snapshot for the counter and the rows
+            try:
+                generation = self._conn.execute(
+                    "SELECT value FROM _vidspan_state WHERE name = 'embeddings_generation'"
+                ).fetchone()[0]
+                rows = self._conn.execute(
+                    'SELECT e.id, e.video_id, e.start, e."end", x.dim, x.vector FROM event_embeddings x '
+                    "JOIN events e ON e.id = x.event_id ORDER BY e.id"
+                ).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+            dims = {row[4] for row in rows}
+            if len(dims) > 1:
+                raise VidspanError(
+                    f"The index {self.path} mixes embedding sizes {sorted(dims)}: re-index into a new file."
+                )
+            dim = dims.pop() if dims else 0
+            vectors = (
+                np.frombuffer(b"".join(row[5] for row in rows), dtype="<f4")
+                .astype(np.float32)
+                .reshape(-1, dim)
+                if rows
+                else np.zeros((0, dim), dtype=np.float32)
+            )
+            cache = _VectorCache(
+                generation=generation,
+                ids=np.array([row[0] for row in rows], dtype=np.int64),
+                video_ids=np.array([row[1] for row in rows], dtype=np.int64),
+                starts=np.array([row[2] for row in rows], dtype=np.float64),
+                ends=np.array([row[3] for row in rows], dtype=np.float64),
+            )
+            self.vector_backend.build(cache.ids, vectors)
+            self._cache = cache
+            logger.debug("Loaded %d embeddings from %s", len(rows), self.path)
+            return cache
