@@ -223,8 +223,8 @@ class IVFIndex:
 
         Args:
             query: ``(d,)`` or ``(m, d)``.
-            k: Hits per query. When the scanned lists hold fewer than ``k`` vectors, the rest of the row is
-                padded with id ``-1`` and score ``-inf``.
+            k: Hits per query. When the scanned lists hold fewer than ``k`` vectors, a single query gets
+                fewer hits, and a batch row is padded with id ``-1`` and score ``-inf``.
             nprobe: Lists to scan (default :attr:`nprobe`); ``nlist`` makes the search exact.
 
         Returns:
@@ -248,7 +248,10 @@ class IVFIndex:
             top = _top_k(scores[None, :], min(k, len(scores)))[0]
             out_ids[row, : len(top)] = found[top]
             out_scores[row, : len(top)] = scores[top]
-        return (out_ids[0], out_scores[0]) if single else (out_ids, out_scores)
+        if single:
+            found_ids = out_ids[0] >= 0
+            return out_ids[0][found_ids], out_scores[0][found_ids]
+        return out_ids, out_scores
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """File new vectors under their nearest centroids (the centroids are not retrained).
@@ -424,7 +427,7 @@ def _save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     target = os.fspath(path)
     tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
     try:
-        np.savez(tmp, format_version=np.array(FORMAT_VERSION), **arrays)
+        np.savez(tmp, **{"format_version": np.array(FORMAT_VERSION), **arrays})  # type: ignore[arg-type]
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -90,7 +90,9 @@ def cut_clip(
         if result.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
             lines = [line for line in (result.stderr or "").splitlines() if line.strip()]
             reason = lines[-1] if lines else f"ffmpeg exited with status {result.returncode}"
-            raise VideoError(video, f"ffmpeg could not cut [{start_seconds}, {end}) into {out}: {reason}")
+            raise VideoError(
+                Path(video), f"ffmpeg could not cut [{start_seconds}, {end}) into {out}: {reason}"
+            )
         _move_into_place(tmp, out, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
