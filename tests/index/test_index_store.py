@@ -126,7 +126,7 @@ def test_library_protocol(index):
     assert [(e.start, e.end, e.description) for e in events] == LIBRARY[first.path]
     status = index.status()
     assert status["num_videos"] == 3 and status["num_events"] == 6 and status["num_embeddings"] == 6
-    assert status["vector_backend"] == "exact-cosine"
+    assert status["vector_backend"] == "vidspan.index.vectors"
     assert index.caption(first.id).events[0].description == LIBRARY[first.path][0][2]
 
 

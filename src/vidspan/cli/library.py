@@ -70,14 +70,14 @@ def index_command(
         vidspan search "someone opens the door"
     """
     from vidspan.index.indexer import index_paths
-    from vidspan.index.store import VideoIndex
+    from vidspan.index.open import open_index
 
     show_progress = not params.pop("no_progress")
     caption_options = {k: v for k, v in params.items() if v is not None}
     path = _db_path(db)
     if show_progress:
         click.echo(f"Indexing into {path} with {model}...", err=True)
-    with VideoIndex(path) as index:
+    with open_index(path) as index:
         report = index_paths(
             list(paths), model, index, recursive=not no_recursive,
             progress=IndexProgressPrinter(show_progress), **caption_options,
@@ -108,10 +108,19 @@ def index_command(
 @click.option(
     "--end", type=click.FloatRange(min=0), default=None, help="Only events starting before E seconds."
 )
+@click.option("--ground", is_flag=True,
+              help="Second stage: ask the model (-m) where QUERY happens around each of the best hits.")
+@click.option("--ground-top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many of the best hits --ground refines.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Cut every hit into this folder with FFmpeg.")
+@click.option("--precise", is_flag=True, help="With --export: frame-exact re-encode instead of stream copy.")
+@options.apply(options.MODEL, options.BACKEND, options.SAMPLING)
 @options.JSON
 def search_command(
     query: str, db: str | None, limit: int, path_glob: str | None, start: float | None, end: float | None,
-    as_json: bool,
+    ground: bool, ground_top: int, export_dir: str | None, precise: bool, model: str, as_json: bool,
+    **model_params: Any,
 ) -> None:  # fmt: skip
     """Find the moments in the library that match QUERY (by words and by meaning).
 
@@ -119,12 +128,21 @@ def search_command(
 
         vidspan search "a hand lifts a bottle" --limit 5 --path "*.mp4" --json
     """
-    from vidspan.index.store import VideoIndex
+    from vidspan.index.open import open_index
 
     started = time.perf_counter()
-    with VideoIndex(_db_path(db), create=False) as index:
+    with open_index(_db_path(db), create=False) as index:
         hits = index.search(query, limit=limit, path_glob=path_glob, start=start, end=end)
+    if ground and hits:
+        from vidspan.index.refine import ground_hits
+
+        hits = ground_hits(hits, query, model, top=ground_top, **model_params)
     took_ms = round((time.perf_counter() - started) * 1000)
+    if export_dir is not None and hits:
+        from vidspan.index.refine import export_hits
+
+        for path in export_hits(hits, export_dir, precise=precise):
+            click.echo(f"wrote {path}", err=True)
     if as_json:
         payload = {"query": query, "took_ms": took_ms, "hits": [hit.to_dict() for hit in hits]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -147,9 +165,9 @@ def library_command(db: str | None, as_json: bool) -> None:
 
         vidspan library --json
     """
-    from vidspan.index.store import VideoIndex
+    from vidspan.index.open import open_index
 
-    with VideoIndex(_db_path(db), create=False) as index:
+    with open_index(_db_path(db), create=False) as index:
         videos = index.videos()
         status = index.status()
     if as_json:

@@ -47,12 +47,12 @@ def serve_command(db: str | None, host: str, port: int, token: str | None, model
             "Install with: pip install 'vidspan[server]'"
         ) from None
     try:
-        from vidspan.index.store import VideoIndex
+        from vidspan.index.open import open_index
     except ImportError:
         raise click.ClickException(
             "The video index (vidspan.index.store) is not available in this build."
         ) from None
-    library = VideoIndex(db, create=False)  # None: the default index; a missing file is an error
+    library = open_index(db, create=False)  # None: the default index; a missing file is an error
     loaded = None
     if model is not None:
         from vidspan.windows import load_model

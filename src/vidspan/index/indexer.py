@@ -18,6 +18,7 @@ from typing import Any
 
 from vidspan.errors import ModelError, ParseError, VideoError
 from vidspan.index.embed import TextEmbedder, default_embedder
+from vidspan.index.open import open_index
 from vidspan.index.store import VideoIndex
 from vidspan.models.base import VideoModel
 from vidspan.windows import SAMPLING_KEYS, ModelLike, load_model
@@ -142,7 +143,7 @@ def index_paths(
     started = time.monotonic()
     files = find_videos(paths, recursive=recursive, extensions=extensions)
     report = IndexReport(total=len(files))
-    index = db if isinstance(db, VideoIndex) else VideoIndex(db)
+    index = open_index(db) if isinstance(db, (str, os.PathLike)) else db
     embed = embedder or default_embedder()
     # model options (device, base_url...) load the model once, on the first video that needs captioning;
     # a model or embedder that cannot load stops the run instead of failing every file

@@ -176,7 +176,7 @@ class VideoIndex:
             (default: :func:`default_index_path`).
         create: Create a missing file; when false a missing file raises :class:`IndexNotFoundError`.
         embedder: Embeds search queries (default: the shared all-MiniLM-L6-v2 embedder, loaded lazily).
-        vector_backend: Nearest-neighbour search over the stored embeddings (default :class:`ExactCosine`),
+        vector_backend: Nearest-neighbour search over the stored embeddings (default :class:`AnnBackend`),
             e.g. :class:`AnnBackend` (``vidspan.index.vectors``) for large libraries.
 
     Example:
@@ -200,7 +200,8 @@ class VideoIndex:
                     raise IndexNotFoundError(path)
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
-        self.vector_backend: VectorBackend = vector_backend if vector_backend is not None else ExactCosine()
+        # exact search for small libraries, an IVF index once there are 50k+ events (vidspan.index.vectors)
+        self.vector_backend: VectorBackend = vector_backend if vector_backend is not None else AnnBackend()
         self._cache: _VectorCache | None = None
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)

@@ -50,11 +50,15 @@ class SearchHit:
     caption: str
     video_id: int
     event_id: int
+    grounding: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The search-hit JSON shape."""
-        return {"video": self.video, "start": self.start, "end": self.end, "score": self.score,
-                "caption": self.caption, "video_id": self.video_id, "event_id": self.event_id}  # fmt: skip
+        """The search-hit JSON shape (``grounding`` only when a second-stage ``find`` refined the span)."""
+        out = {"video": self.video, "start": self.start, "end": self.end, "score": self.score,
+               "caption": self.caption, "video_id": self.video_id, "event_id": self.event_id}  # fmt: skip
+        if self.grounding is not None:
+            out["grounding"] = self.grounding
+        return out
 
 
 class Library(Protocol):

@@ -1,0 +1,529 @@
+"""``PgVideoIndex``: the video library in PostgreSQL + pgvector, for shared, multi-writer deployments.
+
+Same public methods and semantics as the SQLite :class:`vidspan.index.store.VideoIndex`. Tables:
+``videos``, ``events`` (cascade-deleted with their video; a ``vector(384)`` embedding per event with an HNSW
+``vector_cosine_ops`` index, and a generated ``tsvector`` column with a GIN index) and
+``_vidspan_migrations``. Search fuses a ``ts_rank_cd`` ranking with a cosine-distance ranking by reciprocal
+rank fusion (RRF, k = 60) in one SQL statement.
+
+Needs ``pip install 'vidspan[postgres]'`` (psycopg 3 + pgvector) and a server with the ``vector`` extension.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vidspan.errors import MissingDependencyError, VidspanError
+from vidspan.index.open import is_postgres_url
+from vidspan.index.store import _STOPWORDS, RRF_K, IndexNotFoundError
+from vidspan.index.types import IndexedEvent, IndexedVideo, SearchHit
+from vidspan.types import Caption
+
+if TYPE_CHECKING:
+    from vidspan.index.embed import TextEmbedder
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_DIM = 384
+"""Values per event embedding (all-MiniLM-L6-v2); the ``vector`` column has this fixed size."""
+
+_MIGRATION_LOCK = 0x76696473  # pg_advisory_xact_lock key: one migrating client at a time
+
+
+class PostgresError(VidspanError):
+    """A PostgreSQL index cannot be used: bad URL, unreachable server, missing pgvector extension."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and ``status``)."""
+    return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An :mod:`fnmatch` pattern as an anchored PostgreSQL regular expression (``~``) with the same meaning.
+
+    ``*`` and ``?`` match any characters (``/`` included), ``[seq]`` / ``[!seq]`` are character sets (reversed
+    ranges match nothing, as in fnmatch); every other character is matched literally.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if not out or out[-1] != ".*":
+                out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("\\[")
+                continue
+            stuff, i = pattern[i:j], j + 1
+            negate = stuff.startswith("!")
+            if negate:
+                stuff = stuff[1:]
+            items: list[str] = []
+            k = 0
+            while k < len(stuff):
+                if k + 2 < len(stuff) and stuff[k + 1] == "-":
+                    lo, hi = stuff[k], stuff[k + 2]
+                    if lo <= hi:
+                        items.append(f"{_class_char(lo)}-{_class_char(hi)}")
+                    k += 3
+                else:
+                    items.append(_class_char(stuff[k]))
+                    k += 1
+            if not items:
+                out.append("." if negate else "[^\\s\\S]")  # fnmatch: an empty set matches nothing
+            else:
+                out.append("[" + ("^" if negate else "") + "".join(items) + "]")
+        else:
+            out.append(_literal(c))
+    return "^(" + "".join(out) + ")$"
+
+
+def _literal(c: str) -> str:
+    # in PostgreSQL AREs a backslash before a non-alphanumeric character makes it literal
+    return c if c.isalnum() else "\\" + c
+
+
+def _class_char(c: str) -> str:
+    return c if c.isalnum() else "\\" + c
+
+
+def tsquery_text(text: str) -> str | None:
+    """User text as a safe ``to_tsquery`` argument: words OR-ed (stopwords dropped when others remain)."""
+    words = re.findall(r"\w+", text.lower())
+    content = [w for w in words if w not in _STOPWORDS] or words
+    unique = list(dict.fromkeys(content))
+    if not unique:
+        return None
+    return " | ".join("'" + w.replace("'", "''") + "'" for w in unique)
+
+
+# ---------------------------------------------------------------------- migrations
+
+PgMigration = Callable[[Any], None]
+PG_MIGRATIONS: list[PgMigration] = []
+"""Every PostgreSQL migration, oldest first; never edit a released one, append a new one."""
+
+
+def _pg_migration(fn: PgMigration) -> PgMigration:
+    PG_MIGRATIONS.append(fn)
+    return fn
+
+
+@_pg_migration
+def create_videos_and_events(conn: Any) -> None:
+    """Videos and their timed events, with a vector(384) embedding and a tsvector per event."""
+    for statement in (
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        """CREATE TABLE videos (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL,
+            size BIGINT NOT NULL DEFAULT 0,
+            mtime DOUBLE PRECISION NOT NULL DEFAULT 0,
+            duration DOUBLE PRECISION NOT NULL DEFAULT 0,
+            scene TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            indexed_at TEXT NOT NULL,
+            raw TEXT NOT NULL DEFAULT '',
+            settings TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX videos_sha256 ON videos (sha256)",
+        f"""CREATE TABLE events (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            video_id BIGINT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+            start DOUBLE PRECISION NOT NULL,
+            "end" DOUBLE PRECISION NOT NULL,
+            description TEXT NOT NULL,
+            embedding_model TEXT,
+            embedding vector({EMBEDDING_DIM}),
+            tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', description)) STORED
+        )""",
+        "CREATE INDEX events_video ON events (video_id, start)",
+        "CREATE INDEX events_tsv ON events USING gin (tsv)",
+        "CREATE INDEX events_embedding ON events USING hnsw (embedding vector_cosine_ops)",
+    ):
+        conn.execute(statement)
+
+
+def _migrate(conn: Any, *, create: bool, where: str) -> int:
+    """Apply pending migrations (each in its own transaction, serialised by an advisory lock); returns the
+    schema version. With ``create`` false an empty database raises :class:`IndexNotFoundError`."""
+    exists = conn.execute("SELECT to_regclass('_vidspan_migrations') IS NOT NULL").fetchone()[0]
+    if not exists and not create:
+        raise IndexNotFoundError(where)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _vidspan_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    current = _schema_version(conn)
+    if current > len(PG_MIGRATIONS):
+        raise PostgresError(
+            f"The index at {where} has schema version {current}, newer than this vidspan supports "
+            f"({len(PG_MIGRATIONS)}). Upgrade vidspan."
+        )
+    for version, fn in enumerate(PG_MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            done = conn.execute("SELECT 1 FROM _vidspan_migrations WHERE version = %s", (version,)).fetchone()
+            if not done:
+                fn(conn)
+                conn.execute(
+                    "INSERT INTO _vidspan_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (version, fn.__name__, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                )
+                logger.info("Index schema migrated: %s", fn.__name__)
+    return _schema_version(conn)
+
+
+def _schema_version(conn: Any) -> int:
+    return int(conn.execute("SELECT coalesce(max(version), 0) FROM _vidspan_migrations").fetchone()[0])
+
+
+def _import_psycopg() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"A PostgreSQL index needs psycopg and pgvector ({exc.name} is missing). "
+            "Install with: pip install 'vidspan[postgres]'"
+        ) from None
+    return psycopg, register_vector
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+class PgVideoIndex:
+    """A searchable library of captioned videos in PostgreSQL + pgvector (implements ``Library``).
+
+    Args:
+        url: ``postgresql://user:password@host:port/dbname`` (libpq URI; ``?host=/socket/dir`` works too).
+        create: Create the schema in an empty database; when false an empty database raises
+            :class:`IndexNotFoundError`.
+        embedder: Embeds search queries (default: the shared all-MiniLM-L6-v2 embedder, loaded lazily).
+
+    Raises:
+        PostgresError: the URL is invalid, the server cannot be reached, or pgvector is not installed there.
+
+    Example:
+        >>> with PgVideoIndex("postgresql://localhost/videos") as index:  # doctest: +SKIP
+        ...     hits = index.search("a hand lifts a bottle", limit=5)
+    """
+
+    def __init__(self, url: str, *, create: bool = True, embedder: TextEmbedder | None = None):
+        if not is_postgres_url(url):
+            raise PostgresError(f"Invalid PostgreSQL URL: {redact_url(str(url))!r}. It must start with "
+                                "'postgresql://' or 'postgres://'.")  # fmt: skip
+        psycopg, register_vector = _import_psycopg()
+        self.url = url
+        self.path = redact_url(url)
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.ProgrammingError as exc:
+            raise PostgresError(f"Invalid PostgreSQL URL {self.path}: {_first_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise PostgresError(f"Cannot connect to PostgreSQL at {self.path}: {_first_line(exc)}") from None
+        try:
+            self._version = _migrate(self._conn, create=create, where=self.path)
+            register_vector(self._conn)
+        except psycopg.errors.FeatureNotSupported as exc:  # pragma: no cover - depends on the server
+            self._conn.close()
+            raise PostgresError(
+                f"Cannot use PostgreSQL at {self.path}: {_first_line(exc)} (the pgvector extension is needed)"
+            ) from None
+        except psycopg.Error as exc:
+            self._conn.close()
+            hint = " (the pgvector extension is needed)" if "vector" in str(exc) else ""
+            raise PostgresError(f"Cannot use PostgreSQL at {self.path}: {_first_line(exc)}{hint}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> PgVideoIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock, self._conn.transaction():
+            yield self._conn
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        """The query embedder (loaded on first use)."""
+        if self._embedder is None:
+            from vidspan.index.embed import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder
+
+    # ------------------------------------------------------------------ writing
+
+    def add_video(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        caption: Caption,
+        embeddings: np.ndarray | Sequence[Sequence[float]],
+        *,
+        duration_seconds: float | None = None,
+        size: int | None = None,
+        mtime: float | None = None,
+        embedding_model: str = "all-minilm-l6-v2",
+    ) -> int:
+        """Store a captioned video and its event embeddings in one transaction; returns the video id.
+
+        An older entry for the same path (and its events) is replaced. Arguments as for
+        :meth:`vidspan.index.store.VideoIndex.add_video`; vectors must have 384 values.
+        """
+        abspath = str(Path(path).expanduser().resolve())
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        if not caption.events and vectors.size == 0:
+            vectors = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        elif vectors.ndim != 2 or vectors.shape[0] != len(caption.events) or vectors.shape[1] == 0:
+            raise ValueError(
+                f"Invalid embeddings: shape {vectors.shape}. It must be ({len(caption.events)}, dim), "
+                "one vector per event."
+            )
+        if vectors.shape[1] != EMBEDDING_DIM:
+            raise ValueError(
+                f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {EMBEDDING_DIM}, "
+                "the vector size of a PostgreSQL index."
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"Invalid sha256: {sha256!r}. It must be 64 lowercase hex digits.")
+        if duration_seconds is None:
+            ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
+            duration_seconds = max(ends, default=0.0)
+        if (size is None or mtime is None) and os.path.exists(abspath):
+            stat = os.stat(abspath)
+            size = stat.st_size if size is None else size
+            mtime = stat.st_mtime if mtime is None else mtime
+        settings = json.dumps(caption.settings, default=str, sort_keys=True)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM videos WHERE path = %s", (abspath,))
+            video_id = conn.execute(
+                "INSERT INTO videos (path, sha256, size, mtime, duration, scene, model, indexed_at, raw,"
+                " settings) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (abspath, sha256, size or 0, mtime or 0.0, float(duration_seconds), caption.scene,
+                 caption.model, now, caption.raw, settings),
+            ).fetchone()[0]  # fmt: skip
+            if caption.events:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        'INSERT INTO events (video_id, start, "end", description, embedding_model, embedding) '
+                        "VALUES (%s, %s, %s, %s, %s, %s)",
+                        [
+                            (video_id, float(e.start), float(e.end), e.description, embedding_model, vector)
+                            for e, vector in zip(caption.events, vectors, strict=True)
+                        ],
+                    )
+        logger.info("Indexed %s: %d events", abspath, len(caption.events))
+        return int(video_id)
+
+    def remove_video(self, video: int | str | os.PathLike[str]) -> bool:
+        """Remove a video (by id or path) and its events; returns whether it was there."""
+        with self._transaction() as conn:
+            if isinstance(video, int):
+                cursor = conn.execute("DELETE FROM videos WHERE id = %s", (video,))
+            else:
+                cursor = conn.execute("DELETE FROM videos WHERE path = %s", (str(Path(video).resolve()),))
+            return cursor.rowcount > 0
+
+    # ------------------------------------------------------------------ reading
+
+    def has_current(self, path: str | os.PathLike[str], sha256: str) -> bool:
+        """True when ``path`` is indexed with this content hash."""
+        row = self._query_one(
+            "SELECT 1 FROM videos WHERE path = %s AND sha256 = %s", (str(Path(path).resolve()), sha256)
+        )
+        return row is not None
+
+    _VIDEO_SQL = (
+        "SELECT v.id, v.path, v.sha256, v.duration, v.scene, v.model, "
+        "(SELECT count(*) FROM events e WHERE e.video_id = v.id), v.indexed_at FROM videos v"
+    )
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every indexed video, by path."""
+        with self._lock:
+            rows = self._conn.execute(self._VIDEO_SQL + " ORDER BY v.path COLLATE \"C\"").fetchall()
+        return [_video(row) for row in rows]
+
+    def video(self, video_id: int) -> IndexedVideo | None:
+        """One video by id, or None."""
+        row = self._query_one(self._VIDEO_SQL + " WHERE v.id = %s", (video_id,))
+        return _video(row) if row else None
+
+    def video_by_path(self, path: str | os.PathLike[str]) -> IndexedVideo | None:
+        """One video by file path, or None."""
+        row = self._query_one(self._VIDEO_SQL + " WHERE v.path = %s", (str(Path(path).resolve()),))
+        return _video(row) if row else None
+
+    def events(self, video_id: int) -> list[IndexedEvent]:
+        """The events of a video, by start time."""
+        with self._lock:
+            rows = self._conn.execute(
+                'SELECT id, video_id, start, "end", description FROM events WHERE video_id = %s '
+                "ORDER BY start, id",
+                (video_id,),
+            ).fetchall()
+        return [IndexedEvent(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def caption(self, video_id: int) -> Caption | None:
+        """The stored caption of a video (scene, events and raw model text), or None."""
+        row = self._query_one("SELECT scene, raw, model FROM videos WHERE id = %s", (video_id,))
+        if row is None:
+            return None
+        from vidspan.types import Event, Span
+
+        events = tuple(Event(Span(e.start, e.end), e.description) for e in self.events(video_id))
+        return Caption(scene=row[0], events=events, raw=row[1], model=row[2])
+
+    def status(self) -> dict[str, Any]:
+        """Counts and settings, for ``vidspan library`` and the server's health page."""
+        with self._lock:
+            num_videos, num_events, num_vectors, size = self._conn.execute(
+                "SELECT (SELECT count(*) FROM videos), (SELECT count(*) FROM events), "
+                "(SELECT count(*) FROM events WHERE embedding IS NOT NULL), "
+                "pg_total_relation_size('videos') + pg_total_relation_size('events')"
+            ).fetchone()
+            models = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT DISTINCT embedding_model FROM events WHERE embedding_model IS NOT NULL ORDER BY 1"
+                )
+            ]
+            version = _schema_version(self._conn)
+        return {
+            "path": self.path,
+            "num_videos": int(num_videos),
+            "num_events": int(num_events),
+            "num_embeddings": int(num_vectors),
+            "embedding_models": models,
+            "schema_version": version,
+            "schema_latest": len(PG_MIGRATIONS),
+            "vector_backend": "pgvector-hnsw",
+            "size_bytes": int(size),
+        }
+
+    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        path_glob: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[SearchHit]:
+        """Events matching ``query`` by words (``ts_rank_cd``) and by meaning (pgvector cosine), fused by RRF.
+
+        Args as for :meth:`vidspan.index.store.VideoIndex.search`; ``score`` is the RRF score (sum over
+        rankings of ``1 / (60 + rank)``).
+        """
+        if limit < 1:
+            raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"Invalid time range: start={start}, end={end}. It must satisfy start < end.")
+        depth = max(50, 5 * limit)
+        params: dict[str, Any] = {"depth": depth, "limit": limit, "k": RRF_K}
+        where = ""
+        if path_glob is not None:
+            where += " AND (v.path ~ %(glob)s OR regexp_replace(v.path, '^.*/', '') ~ %(glob)s)"
+            params["glob"] = glob_to_regex(path_glob)
+        if start is not None:
+            where += ' AND e."end" > %(start)s'
+            params["start"] = float(start)
+        if end is not None:
+            where += " AND e.start < %(end)s"
+            params["end"] = float(end)
+        text = tsquery_text(query)
+        if text is not None:
+            params["tsq"] = text
+            text_sql = (
+                "SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ("
+                "SELECT e.id, ts_rank_cd(e.tsv, q) AS rank FROM events e JOIN videos v ON v.id = e.video_id, "
+                "to_tsquery('english', %(tsq)s) q WHERE e.tsv @@ q" + where +
+                " ORDER BY rank DESC, e.id LIMIT %(depth)s) s"
+            )  # fmt: skip
+        else:
+            text_sql = "SELECT NULL::bigint AS id, NULL::bigint AS r WHERE false"
+        if query.strip():
+            params["qvec"] = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+            vector_sql = (
+                "SELECT id, row_number() OVER (ORDER BY dist, id) AS r FROM ("
+                "SELECT e.id, e.embedding <=> %(qvec)s AS dist FROM events e JOIN videos v ON v.id = e.video_id "
+                "WHERE e.embedding IS NOT NULL" + where + " ORDER BY dist, e.id LIMIT %(depth)s) s"
+            )  # fmt: skip
+        else:
+            vector_sql = "SELECT NULL::bigint AS id, NULL::bigint AS r WHERE false"
+        sql = (
+            f"WITH t AS ({text_sql}), x AS ({vector_sql}), "
+            "fused AS (SELECT coalesce(t.id, x.id) AS id, "
+            "coalesce(1.0::float8 / (%(k)s + t.r), 0) + coalesce(1.0::float8 / (%(k)s + x.r), 0) AS score "
+            "FROM t FULL OUTER JOIN x ON x.id = t.id) "
+            'SELECT e.id, e.video_id, e.start, e."end", e.description, v.path, f.score FROM fused f '
+            "JOIN events e ON e.id = f.id JOIN videos v ON v.id = e.video_id "
+            "ORDER BY f.score DESC, e.id LIMIT %(limit)s"
+        )
+        ef_search = min(1000, max(40, 2 * depth if where else depth))
+        with self._transaction() as conn:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            rows = conn.execute(sql, params).fetchall()
+        return [
+            SearchHit(video=r[5], start=r[2], end=r[3], score=float(r[6]), caption=r[4], video_id=int(r[1]),
+                      event_id=int(r[0]))  # fmt: skip
+            for r in rows
+        ]
+
+
+def _video(row: tuple[Any, ...]) -> IndexedVideo:
+    return IndexedVideo(int(row[0]), row[1], row[2], float(row[3]), row[4], row[5], int(row[6]), row[7])
