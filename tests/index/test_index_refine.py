@@ -64,9 +64,9 @@ def test_search_cli_ground_and_export(library, tmp_path):
     plugin = MockPlugin(model)
     register_plugin(plugin)
     try:
-        result = CliRunner().invoke(cli, ["search", "a hand lifts a bottle", "--db", str(library), "--limit", "1",
-                                          "--ground", "-m", "mock", "--max-frames", "8", "--export",
-                                          str(tmp_path / "out"), "--json"])  # fmt: skip
+        args = ["search", "a hand lifts a bottle", "--db", str(library), "--limit", "1", "--ground",
+                "-m", "mock", "--max-frames", "8", "--export", str(tmp_path / "out"), "--json"]
+        result = CliRunner().invoke(cli, args)
     finally:
         unregister_plugin(plugin)
     assert result.exit_code == 0, result.output
