@@ -174,7 +174,10 @@ def test_search_filters_match_sqlite(libraries):
         want = [_key(h) for h in lite.search(query, limit=10, **filters)]
         assert sorted(got) == sorted(want), (query, filters)
         assert got[:1] == want[:1], (query, filters)
-    assert {Path(h.video).name for h in pg.search("car", path_glob="*.mkv")} == {"asl-walk.mkv", "asl-eat.mkv"}
+    assert {Path(h.video).name for h in pg.search("car", path_glob="*.mkv")} == {
+        "asl-walk.mkv",
+        "asl-eat.mkv",
+    }
     assert pg.search("bottle", path_glob="nothing") == []
     with pytest.raises(ValueError, match="Invalid time range"):
         pg.search("bottle", start=5, end=2)
@@ -226,7 +229,9 @@ def test_incremental_replace_and_remove(shared_videos, new_database, tmp_path):
         assert not index.has_current(bottle, "0" * 64)
         # replace: a new row (ids are never reused), the old events are gone
         events = (Event(Span(1.0, 2.0), "A kettle boils over."),)
-        caption = Caption(scene="A kitchen.", events=events, raw="<1.0 - 2.0> A kettle boils over.", model="m2")
+        caption = Caption(
+            scene="A kitchen.", events=events, raw="<1.0 - 2.0> A kettle boils over.", model="m2"
+        )
         vectors = index.embedder.embed(["A kettle boils over."])
         new_id = index.add_video(bottle, "f" * 64, caption, vectors, duration_seconds=30.0)
         assert new_id != old.id and index.video(old.id) is None and index.events(old.id) == []
@@ -283,8 +288,9 @@ def test_cli_search_and_library_with_a_postgres_url(libraries):
     url, _, _ = libraries
     result = run("search", "bottle", "--db", url)
     assert result.exit_code == 0, result.output
-    assert "bottle-detection.mp4  00:02.0 - 00:06.0  A hand lifts a bottle from the table." in (
-        result.stdout.splitlines()[0]
+    assert (
+        "bottle-detection.mp4  00:02.0 - 00:06.0  A hand lifts a bottle from the table."
+        in (result.stdout.splitlines()[0])
     )
     data = json.loads(run("search", "car", "--db", url, "--json", "--path", "*.mkv").stdout)
     assert data["hits"] and {Path(h["video"]).name for h in data["hits"]} <= {"asl-walk.mkv", "asl-eat.mkv"}
@@ -305,7 +311,9 @@ def test_open_index_dispatch_and_one_line_errors(new_database, tmp_path):
     result = run("search", "bottle", "--db", empty)
     assert result.exit_code == 1 and result.stderr.startswith("Error: No index at postgresql://")
     assert len(result.stderr.splitlines()) == 1
-    with pytest.raises(PostgresError, match=r"^Cannot connect to PostgreSQL at postgresql://u:\*\*\*@") as info:
+    with pytest.raises(
+        PostgresError, match=r"^Cannot connect to PostgreSQL at postgresql://u:\*\*\*@"
+    ) as info:
         PgVideoIndex("postgresql://u:secret@/db?host=/nonexistent-vidspan-socket-dir")
     assert "secret" not in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(PostgresError, match="PostgreSQL") as info:

@@ -353,8 +353,8 @@ class PgVideoIndex:
             if caption.events:
                 with conn.cursor() as cur:
                     cur.executemany(
-                        'INSERT INTO events (video_id, start, "end", description, embedding_model, embedding) '
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
+                        'INSERT INTO events (video_id, start, "end", description, embedding_model, '
+                        "embedding) VALUES (%s, %s, %s, %s, %s, %s)",
                         [
                             (video_id, float(e.start), float(e.end), e.description, embedding_model, vector)
                             for e, vector in zip(caption.events, vectors, strict=True)
@@ -389,7 +389,7 @@ class PgVideoIndex:
     def videos(self) -> list[IndexedVideo]:
         """Every indexed video, by path."""
         with self._lock:
-            rows = self._conn.execute(self._VIDEO_SQL + " ORDER BY v.path COLLATE \"C\"").fetchall()
+            rows = self._conn.execute(self._VIDEO_SQL + ' ORDER BY v.path COLLATE "C"').fetchall()
         return [_video(row) for row in rows]
 
     def video(self, video_id: int) -> IndexedVideo | None:
@@ -500,7 +500,8 @@ class PgVideoIndex:
             params["qvec"] = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
             vector_sql = (
                 "SELECT id, row_number() OVER (ORDER BY dist, id) AS r FROM ("
-                "SELECT e.id, e.embedding <=> %(qvec)s AS dist FROM events e JOIN videos v ON v.id = e.video_id "
+                "SELECT e.id, e.embedding <=> %(qvec)s AS dist "
+                "FROM events e JOIN videos v ON v.id = e.video_id "
                 "WHERE e.embedding IS NOT NULL" + where + " ORDER BY dist, e.id LIMIT %(depth)s) s"
             )  # fmt: skip
         else:
@@ -519,8 +520,15 @@ class PgVideoIndex:
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             rows = conn.execute(sql, params).fetchall()
         return [
-            SearchHit(video=r[5], start=r[2], end=r[3], score=float(r[6]), caption=r[4], video_id=int(r[1]),
-                      event_id=int(r[0]))  # fmt: skip
+            SearchHit(
+                video=r[5],
+                start=r[2],
+                end=r[3],
+                score=float(r[6]),
+                caption=r[4],
+                video_id=int(r[1]),
+                event_id=int(r[0]),
+            )
             for r in rows
         ]
 
