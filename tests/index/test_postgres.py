@@ -322,3 +322,20 @@ def test_open_index_dispatch_and_one_line_errors(new_database, tmp_path):
     with pytest.raises(PostgresError, match="Invalid PostgreSQL URL"):
         PgVideoIndex("mysql://localhost/db")
     assert redact_url("postgresql://me:p%40ss@host:5432/db") == "postgresql://me:***@host:5432/db"
+
+
+def test_http_api_serves_a_postgres_library(libraries):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from vidspan.server.app import create_app
+
+    _, pg, _ = libraries
+    client = TestClient(create_app(pg))
+    assert len(client.get("/api/videos").json()["videos"]) == 5
+    hits = client.get("/api/search", params={"q": "a hand lifts a bottle", "limit": 1}).json()["hits"]
+    assert hits[0]["caption"] == "A hand lifts a bottle from the table."
+    assert client.get("/api/status").status_code == 200
+    vid = hits[0]["video_id"]
+    assert client.get(f"/api/videos/{vid}").status_code == 200
+    assert client.get(f"/api/videos/{vid}/events.vtt").status_code == 200
