@@ -26,8 +26,9 @@ import numpy as np
 
 from vidspan.errors import MissingDependencyError, VidspanError
 from vidspan.index.open import is_postgres_url
+from vidspan.index.sql_reads import SqlReads
 from vidspan.index.store import _STOPWORDS, RRF_K, IndexNotFoundError
-from vidspan.index.types import IndexedEvent, IndexedVideo, SearchHit
+from vidspan.index.types import SearchHit
 from vidspan.types import Caption
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
-class PgVideoIndex:
+class PgVideoIndex(SqlReads):
     """A searchable library of captioned videos in PostgreSQL + pgvector (implements ``Library``).
 
     Args:
@@ -239,6 +240,9 @@ class PgVideoIndex:
         >>> with PgVideoIndex("postgresql://localhost/videos") as index:  # doctest: +SKIP
         ...     hits = index.search("a hand lifts a bottle", limit=5)
     """
+
+    PARAM = "%s"
+    PATH_ORDER = ' ORDER BY v.path COLLATE "C"'
 
     def __init__(self, url: str, *, create: bool = True, embedder: TextEmbedder | None = None):
         if not is_postgres_url(url):
@@ -363,64 +367,7 @@ class PgVideoIndex:
         logger.info("Indexed %s: %d events", abspath, len(caption.events))
         return int(video_id)
 
-    def remove_video(self, video: int | str | os.PathLike[str]) -> bool:
-        """Remove a video (by id or path) and its events; returns whether it was there."""
-        with self._transaction() as conn:
-            if isinstance(video, int):
-                cursor = conn.execute("DELETE FROM videos WHERE id = %s", (video,))
-            else:
-                cursor = conn.execute("DELETE FROM videos WHERE path = %s", (str(Path(video).resolve()),))
-            return cursor.rowcount > 0
-
     # ------------------------------------------------------------------ reading
-
-    def has_current(self, path: str | os.PathLike[str], sha256: str) -> bool:
-        """True when ``path`` is indexed with this content hash."""
-        row = self._query_one(
-            "SELECT 1 FROM videos WHERE path = %s AND sha256 = %s", (str(Path(path).resolve()), sha256)
-        )
-        return row is not None
-
-    _VIDEO_SQL = (
-        "SELECT v.id, v.path, v.sha256, v.duration, v.scene, v.model, "
-        "(SELECT count(*) FROM events e WHERE e.video_id = v.id), v.indexed_at FROM videos v"
-    )
-
-    def videos(self) -> list[IndexedVideo]:
-        """Every indexed video, by path."""
-        with self._lock:
-            rows = self._conn.execute(self._VIDEO_SQL + ' ORDER BY v.path COLLATE "C"').fetchall()
-        return [_video(row) for row in rows]
-
-    def video(self, video_id: int) -> IndexedVideo | None:
-        """One video by id, or None."""
-        row = self._query_one(self._VIDEO_SQL + " WHERE v.id = %s", (video_id,))
-        return _video(row) if row else None
-
-    def video_by_path(self, path: str | os.PathLike[str]) -> IndexedVideo | None:
-        """One video by file path, or None."""
-        row = self._query_one(self._VIDEO_SQL + " WHERE v.path = %s", (str(Path(path).resolve()),))
-        return _video(row) if row else None
-
-    def events(self, video_id: int) -> list[IndexedEvent]:
-        """The events of a video, by start time."""
-        with self._lock:
-            rows = self._conn.execute(
-                'SELECT id, video_id, start, "end", description FROM events WHERE video_id = %s '
-                "ORDER BY start, id",
-                (video_id,),
-            ).fetchall()
-        return [IndexedEvent(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
-
-    def caption(self, video_id: int) -> Caption | None:
-        """The stored caption of a video (scene, events and raw model text), or None."""
-        row = self._query_one("SELECT scene, raw, model FROM videos WHERE id = %s", (video_id,))
-        if row is None:
-            return None
-        from vidspan.types import Event, Span
-
-        events = tuple(Event(Span(e.start, e.end), e.description) for e in self.events(video_id))
-        return Caption(scene=row[0], events=events, raw=row[1], model=row[2])
 
     def status(self) -> dict[str, Any]:
         """Counts and settings, for ``vidspan library`` and the server's health page."""
@@ -448,10 +395,6 @@ class PgVideoIndex:
             "vector_backend": "pgvector-hnsw",
             "size_bytes": int(size),
         }
-
-    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchone()
 
     # ------------------------------------------------------------------ search
 
@@ -533,5 +476,3 @@ class PgVideoIndex:
         ]
 
 
-def _video(row: tuple[Any, ...]) -> IndexedVideo:
-    return IndexedVideo(int(row[0]), row[1], row[2], float(row[3]), row[4], row[5], int(row[6]), row[7])

@@ -28,7 +28,8 @@ import numpy as np
 
 from vidspan.errors import VidspanError
 from vidspan.index.migrations import MIGRATIONS, migrate, schema_version
-from vidspan.index.types import IndexedEvent, IndexedVideo, SearchHit
+from vidspan.index.sql_reads import SqlReads
+from vidspan.index.types import SearchHit
 from vidspan.types import Caption
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ def _glob_match(path: str, pattern: str) -> int:
     return int(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern))
 
 
-class VideoIndex:
+class VideoIndex(SqlReads):
     """A searchable library of captioned videos in one SQLite file (implements ``Library``).
 
     Args:
@@ -327,64 +328,7 @@ class VideoIndex:
         assert video_id is not None
         return int(video_id)
 
-    def remove_video(self, video: int | str | os.PathLike[str]) -> bool:
-        """Remove a video (by id or path) and its events; returns whether it was there."""
-        with self._transaction() as conn:
-            if isinstance(video, int):
-                cursor = conn.execute("DELETE FROM videos WHERE id = ?", (video,))
-            else:
-                cursor = conn.execute("DELETE FROM videos WHERE path = ?", (str(Path(video).resolve()),))
-        return cursor.rowcount > 0
-
     # ------------------------------------------------------------------ reading
-
-    def has_current(self, path: str | os.PathLike[str], sha256: str) -> bool:
-        """True when ``path`` is indexed with this content hash."""
-        row = self._query_one(
-            "SELECT 1 FROM videos WHERE path = ? AND sha256 = ?", (str(Path(path).resolve()), sha256)
-        )
-        return row is not None
-
-    _VIDEO_SQL = (
-        "SELECT v.id, v.path, v.sha256, v.duration, v.scene, v.model, "
-        "(SELECT count(*) FROM events e WHERE e.video_id = v.id), v.indexed_at FROM videos v"
-    )
-
-    def videos(self) -> list[IndexedVideo]:
-        """Every indexed video, by path."""
-        with self._lock:
-            rows = self._conn.execute(self._VIDEO_SQL + " ORDER BY v.path").fetchall()
-        return [IndexedVideo(*row) for row in rows]
-
-    def video(self, video_id: int) -> IndexedVideo | None:
-        """One video by id, or None."""
-        row = self._query_one(self._VIDEO_SQL + " WHERE v.id = ?", (video_id,))
-        return IndexedVideo(*row) if row else None
-
-    def video_by_path(self, path: str | os.PathLike[str]) -> IndexedVideo | None:
-        """One video by file path, or None."""
-        row = self._query_one(self._VIDEO_SQL + " WHERE v.path = ?", (str(Path(path).resolve()),))
-        return IndexedVideo(*row) if row else None
-
-    def events(self, video_id: int) -> list[IndexedEvent]:
-        """The events of a video, by start time."""
-        with self._lock:
-            rows = self._conn.execute(
-                'SELECT id, video_id, start, "end", description FROM events WHERE video_id = ? '
-                "ORDER BY start, id",
-                (video_id,),
-            ).fetchall()
-        return [IndexedEvent(*row) for row in rows]
-
-    def caption(self, video_id: int) -> Caption | None:
-        """The stored caption of a video (scene, events and raw model text), or None."""
-        row = self._query_one("SELECT scene, raw, model FROM videos WHERE id = ?", (video_id,))
-        if row is None:
-            return None
-        from vidspan.types import Event, Span
-
-        events = tuple(Event(Span(e.start, e.end), e.description) for e in self.events(video_id))
-        return Caption(scene=row[0], events=events, raw=row[1], model=row[2])
 
     def status(self) -> dict[str, Any]:
         """Counts and settings, for ``vidspan library`` and the server's health page."""
@@ -407,10 +351,6 @@ class VideoIndex:
             "vector_backend": getattr(self.vector_backend, "name", type(self.vector_backend).__name__),
             "size_bytes": size,
         }
-
-    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchone()
 
     # ------------------------------------------------------------------ search
 

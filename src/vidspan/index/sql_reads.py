@@ -1,0 +1,91 @@
+"""The reading side both library stores share: the same SQL over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from vidspan.index.types import IndexedEvent, IndexedVideo
+from vidspan.types import Caption, Event, Span
+
+
+def video_from_row(row: tuple[Any, ...]) -> IndexedVideo:
+    """An :class:`IndexedVideo` from a ``SqlReads.VIDEO_SQL`` row (driver types normalised)."""
+    return IndexedVideo(int(row[0]), row[1], row[2], float(row[3]), row[4], row[5], int(row[6]), row[7])
+
+
+class SqlReads:
+    """Lookups and removal written once; a store sets ``PARAM`` (its driver's placeholder) and
+    ``PATH_ORDER``, and provides ``_conn``, ``_lock`` and ``_transaction()``."""
+
+    PARAM = "?"
+    PATH_ORDER = " ORDER BY v.path"
+    VIDEO_SQL = (
+        "SELECT v.id, v.path, v.sha256, v.duration, v.scene, v.model, "
+        "(SELECT count(*) FROM events e WHERE e.video_id = v.id), v.indexed_at FROM videos v"
+    )
+    _conn: Any
+    _lock: threading.RLock | threading.Lock
+
+    def _transaction(self) -> Any:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.PARAM)
+
+    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._conn.execute(self._sql(sql), params).fetchone()
+
+    def remove_video(self, video: int | str | os.PathLike[str]) -> bool:
+        """Remove a video (by id or path) and its events; returns whether it was there."""
+        with self._transaction() as conn:
+            if isinstance(video, int):
+                cursor = conn.execute(self._sql("DELETE FROM videos WHERE id = ?"), (video,))
+            else:
+                cursor = conn.execute(
+                    self._sql("DELETE FROM videos WHERE path = ?"), (str(Path(video).resolve()),)
+                )
+            return cursor.rowcount > 0
+
+    def has_current(self, path: str | os.PathLike[str], sha256: str) -> bool:
+        """True when ``path`` is indexed with this content hash."""
+        row = self._query_one(
+            "SELECT 1 FROM videos WHERE path = ? AND sha256 = ?", (str(Path(path).resolve()), sha256)
+        )
+        return row is not None
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every indexed video, by path."""
+        with self._lock:
+            rows = self._conn.execute(self.VIDEO_SQL + self.PATH_ORDER).fetchall()
+        return [video_from_row(row) for row in rows]
+
+    def video(self, video_id: int) -> IndexedVideo | None:
+        """One video by id, or None."""
+        row = self._query_one(self.VIDEO_SQL + " WHERE v.id = ?", (video_id,))
+        return video_from_row(row) if row else None
+
+    def video_by_path(self, path: str | os.PathLike[str]) -> IndexedVideo | None:
+        """One video by file path, or None."""
+        row = self._query_one(self.VIDEO_SQL + " WHERE v.path = ?", (str(Path(path).resolve()),))
+        return video_from_row(row) if row else None
+
+    def events(self, video_id: int) -> list[IndexedEvent]:
+        """The events of a video, by start time."""
+        sql = (
+            'SELECT id, video_id, start, "end", description FROM events WHERE video_id = ? ORDER BY start, id'
+        )
+        with self._lock:
+            rows = self._conn.execute(self._sql(sql), (video_id,)).fetchall()
+        return [IndexedEvent(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def caption(self, video_id: int) -> Caption | None:
+        """The stored caption of a video (scene, events and raw model text), or None."""
+        row = self._query_one("SELECT scene, raw, model FROM videos WHERE id = ?", (video_id,))
+        if row is None:
+            return None
+        events = tuple(Event(Span(e.start, e.end), e.description) for e in self.events(video_id))
+        return Caption(scene=row[0], events=events, raw=row[1], model=row[2])
