@@ -26,7 +26,7 @@ import numpy as np
 
 from vidspan.errors import MissingDependencyError, VidspanError
 from vidspan.index.open import is_postgres_url
-from vidspan.index.sql_reads import SqlReads
+from vidspan.index.sql_reads import SqlReads, event_vectors
 from vidspan.index.store import _STOPWORDS, RRF_K, IndexNotFoundError
 from vidspan.index.types import SearchHit
 from vidspan.types import Caption
@@ -293,15 +293,6 @@ class PgVideoIndex(SqlReads):
         with self._lock, self._conn.transaction():
             yield self._conn
 
-    @property
-    def embedder(self) -> TextEmbedder:
-        """The query embedder (loaded on first use)."""
-        if self._embedder is None:
-            from vidspan.index.embed import default_embedder
-
-            self._embedder = default_embedder()
-        return self._embedder
-
     # ------------------------------------------------------------------ writing
 
     def add_video(
@@ -322,14 +313,7 @@ class PgVideoIndex(SqlReads):
         :meth:`vidspan.index.store.VideoIndex.add_video`; vectors must have 384 values.
         """
         abspath = str(Path(path).expanduser().resolve())
-        vectors = np.asarray(embeddings, dtype=np.float32)
-        if not caption.events and vectors.size == 0:
-            vectors = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        elif vectors.ndim != 2 or vectors.shape[0] != len(caption.events) or vectors.shape[1] == 0:
-            raise ValueError(
-                f"Invalid embeddings: shape {vectors.shape}. It must be ({len(caption.events)}, dim), "
-                "one vector per event."
-            )
+        vectors = event_vectors(caption, embeddings, EMBEDDING_DIM)
         if vectors.shape[1] != EMBEDDING_DIM:
             raise ValueError(
                 f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {EMBEDDING_DIM}, "

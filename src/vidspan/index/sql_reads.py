@@ -7,8 +7,23 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidspan.index.types import IndexedEvent, IndexedVideo
 from vidspan.types import Caption, Event, Span
+
+
+def event_vectors(caption: Caption, embeddings: Any, empty_dim: int = 0) -> np.ndarray:
+    """``embeddings`` as float32 ``(len(caption), dim)``, one vector per event; ``ValueError`` otherwise."""
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    if not caption.events and vectors.size == 0:
+        return np.zeros((0, empty_dim), dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(caption.events) or vectors.shape[1] == 0:
+        raise ValueError(
+            f"Invalid embeddings: shape {vectors.shape}. It must be ({len(caption.events)}, dim), "
+            "one vector per event."
+        )
+    return vectors
 
 
 def video_from_row(row: tuple[Any, ...]) -> IndexedVideo:
@@ -28,6 +43,16 @@ class SqlReads:
     )
     _conn: Any
     _lock: threading.RLock | threading.Lock
+    _embedder: Any
+
+    @property
+    def embedder(self) -> Any:
+        """The query embedder (loaded on first use)."""
+        if self._embedder is None:
+            from vidspan.index.embed import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder
 
     def _transaction(self) -> Any:  # pragma: no cover - provided by the store
         raise NotImplementedError

@@ -28,7 +28,7 @@ import numpy as np
 
 from vidspan.errors import VidspanError
 from vidspan.index.migrations import MIGRATIONS, migrate, schema_version
-from vidspan.index.sql_reads import SqlReads
+from vidspan.index.sql_reads import SqlReads, event_vectors
 from vidspan.index.types import SearchHit
 from vidspan.types import Caption
 
@@ -244,15 +244,6 @@ class VideoIndex(SqlReads):
                 raise
             self._conn.execute("COMMIT")
 
-    @property
-    def embedder(self) -> TextEmbedder:
-        """The query embedder (loaded on first use)."""
-        if self._embedder is None:
-            from vidspan.index.embed import default_embedder
-
-            self._embedder = default_embedder()
-        return self._embedder
-
     # ------------------------------------------------------------------ writing
 
     def add_video(
@@ -282,14 +273,7 @@ class VideoIndex(SqlReads):
             embedding_model: Name recorded with the vectors.
         """
         abspath = str(Path(path).expanduser().resolve())
-        vectors = np.asarray(embeddings, dtype=np.float32)
-        if not caption.events and vectors.size == 0:
-            vectors = np.zeros((0, 0), dtype=np.float32)
-        elif vectors.ndim != 2 or vectors.shape[0] != len(caption.events) or vectors.shape[1] == 0:
-            raise ValueError(
-                f"Invalid embeddings: shape {vectors.shape}. It must be ({len(caption.events)}, dim), "
-                "one vector per event."
-            )
+        vectors = event_vectors(caption, embeddings, 0)
         stored = self._query_one("SELECT dim FROM event_embeddings LIMIT 1", ())
         if stored and vectors.size and stored[0] != vectors.shape[1]:
             raise ValueError(
