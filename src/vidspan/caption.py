@@ -10,7 +10,7 @@ from vidspan.parse import parse_caption
 from vidspan.timeline import WindowEvents, merge_windows, text_similarity
 from vidspan.types import Caption, Event
 from vidspan.video import SamplingConfig
-from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, prepare
+from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, opened
 
 logger = logging.getLogger(__name__)
 
@@ -49,36 +49,38 @@ def caption(
         ParseError: ``strict`` and the answer breaks the format.
     """
     started = time.perf_counter()
-    vm, settings = prepare(model, sampling, options)
-    text = prompt if prompt is not None else vm.family.caption_prompt
-    budget = max_new_tokens or vm.family.caption_max_new_tokens
-    timings: dict[str, float] = {"load": time.perf_counter() - started}
+    with opened(video, model, sampling, options) as (reader, vm, settings):
+        text = prompt if prompt is not None else vm.family.caption_prompt
+        budget = max_new_tokens or vm.family.caption_max_new_tokens
+        timings: dict[str, float] = {"load": time.perf_counter() - started - settings.timings["probe"]}
 
-    per_window: list[WindowEvents] = []
-    scenes: list[str] = []
-    raws: list[str] = []
-    violations: list[str] = []
-    windows = []
-    for item in iter_window_clips(video, settings, progress=progress):
-        clip = item.clip
-        generation = vm.generate(clip, text, max_new_tokens=budget)
-        for stage, seconds in generation.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        t0 = time.perf_counter()
-        parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
-        timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
-        offset = clip.window.start
-        events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
-        per_window.append(WindowEvents(clip.window, events))
-        windows.append(clip.window)
-        if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
-            scenes.append(parsed.scene)
-        prefix = f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
-        violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
-        raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
+        per_window: list[WindowEvents] = []
+        scenes: list[str] = []
+        raws: list[str] = []
+        violations: list[str] = []
+        windows = []
+        for item in iter_window_clips(reader, settings, progress=progress):
+            clip = item.clip
+            generation = vm.generate(clip, text, max_new_tokens=budget)
+            for stage, seconds in generation.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            t0 = time.perf_counter()
+            parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
+            timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
+            offset = clip.window.start
+            events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
+            per_window.append(WindowEvents(clip.window, events))
+            windows.append(clip.window)
+            if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
+                scenes.append(parsed.scene)
+            prefix = (
+                f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
+            )
+            violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
+            raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
 
-    timings.update({k: v for k, v in settings.timings.items()})
-    timings["total"] = time.perf_counter() - started
+        timings.update({k: v for k, v in settings.timings.items()})
+        timings["total"] = time.perf_counter() - started
     record = settings.to_dict() | vm.settings() | {"prompt": text, "max_new_tokens": budget}
     return Caption(
         scene="\n\n".join(scenes),

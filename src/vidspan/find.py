@@ -13,7 +13,7 @@ from vidspan.models.base import Generation
 from vidspan.parse import parse_span
 from vidspan.types import Clip, Grounding
 from vidspan.video import SamplingConfig
-from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, prepare
+from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, opened
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +71,29 @@ def find(
         if not isinstance(q, str) or not q.strip():
             raise ValueError(f"Invalid query: {q!r}. It must be a non-empty string.")
     started = time.perf_counter()
-    vm, settings = prepare(model, sampling, options)
-    template = prompt if prompt is not None else vm.family.find_prompt
-    prompts = [template.replace("{event}", q.strip()) for q in queries]
-    budget = max_new_tokens or vm.family.find_max_new_tokens
-    timings: dict[str, float] = {"load": time.perf_counter() - started}
+    with opened(video, model, sampling, options) as (reader, vm, settings):
+        template = prompt if prompt is not None else vm.family.find_prompt
+        prompts = [template.replace("{event}", q.strip()) for q in queries]
+        budget = max_new_tokens or vm.family.find_max_new_tokens
+        timings: dict[str, float] = {"load": time.perf_counter() - started - settings.timings["probe"]}
 
-    candidates: list[list[Grounding]] = [[] for _ in queries]
-    for item in iter_window_clips(video, settings, progress=progress):
-        generations = vm.generate_many(item.clip, prompts, max_new_tokens=budget)
-        for generation in generations:
-            for stage, seconds in generation.timings.items():
-                timings[stage] = timings.get(stage, 0.0) + seconds
-        t0 = time.perf_counter()
-        for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
-            candidates[i].append(
-                candidate_from_generation(vm.family.output_format, q, generation, item.clip, strict, vm.name)
-            )
-        timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
+        candidates: list[list[Grounding]] = [[] for _ in queries]
+        for item in iter_window_clips(reader, settings, progress=progress):
+            generations = vm.generate_many(item.clip, prompts, max_new_tokens=budget)
+            for generation in generations:
+                for stage, seconds in generation.timings.items():
+                    timings[stage] = timings.get(stage, 0.0) + seconds
+            t0 = time.perf_counter()
+            for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
+                candidates[i].append(
+                    candidate_from_generation(
+                        vm.family.output_format, q, generation, item.clip, strict, vm.name
+                    )
+                )
+            timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
 
-    timings.update(settings.timings)
-    timings["total"] = time.perf_counter() - started
+        timings.update(settings.timings)
+        timings["total"] = time.perf_counter() - started
     record = settings.to_dict() | vm.settings() | {"prompt": template, "max_new_tokens": budget}
     results = [best_candidate(c, record, timings) for c in candidates]
     return results[0] if single else results

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 from vidspan.models.base import VideoModel
 from vidspan.models.registry import DEFAULT_MODEL, get_model
 from vidspan.types import Clip, Span, VideoInfo
-from vidspan.video import SamplingConfig, open_video, plan_windows
+from vidspan.video import SamplingConfig, VideoReader, open_video, plan_windows
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,23 @@ def prepare(
     """
     given = {k: v for k, v in options.items() if v is not None}
     overrides = {k: given.pop(k) for k in list(given) if k in SAMPLING_KEYS}
+    # check the values before the slow model load; no check depends on the patch factor
+    sampling_for((sampling or SamplingConfig()).patch_factor, sampling, **overrides)
     vm = load_model(model, **given)
     return vm, sampling_for(vm.family.patch_factor, sampling, **overrides)
+
+
+@contextmanager
+def opened(
+    video: VideoLike, model: ModelLike | None, sampling: SamplingConfig | None, options: dict[str, Any]
+) -> Iterator[tuple[VideoReader, VideoModel, RunSettings]]:
+    """Open ``video``, then :func:`prepare` the model: a bad file or setting fails before weights load."""
+    started = time.perf_counter()
+    with open_video(Path(video)) as reader:
+        probe_seconds = time.perf_counter() - started
+        vm, settings = prepare(model, sampling, options)
+        settings.timings["probe"] = probe_seconds
+        yield reader, vm, settings
 
 
 def sampling_for(
@@ -178,38 +194,33 @@ class WindowClip:
 
 
 def iter_window_clips(
-    video: VideoLike,
+    reader: VideoReader,
     settings: RunSettings,
     *,
     progress: Progress | None = None,
 ) -> Iterator[WindowClip]:
-    """Decode the windows of ``video`` one by one, prefetching the next while the caller works."""
-    path = Path(video)
-    started = time.perf_counter()
-    with open_video(path) as reader:
-        info = reader.info
-        windows = settings.windows_for(info)
-        settings.timings["probe"] = time.perf_counter() - started
-        if progress:
-            progress(
-                0, len(windows), f"{path.name}: {len(windows)} window(s) over {info.duration_seconds:.1f} s"
-            )
+    """Decode the windows of an open video one by one, prefetching the next while the caller works."""
+    info = reader.info
+    windows = settings.windows_for(info)
+    if progress:
+        message = f"{reader.path.name}: {len(windows)} window(s) over {info.duration_seconds:.1f} s"
+        progress(0, len(windows), message)
 
-        def decode(window: Span) -> tuple[Clip, float]:
-            t0 = time.perf_counter()
-            clip = reader.sample(settings.sampling, window=window)
-            return clip, time.perf_counter() - t0
+    def decode(window: Span) -> tuple[Clip, float]:
+        t0 = time.perf_counter()
+        clip = reader.sample(settings.sampling, window=window)
+        return clip, time.perf_counter() - t0
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidspan-decode") as pool:
-            pending: Future[tuple[Clip, float]] = pool.submit(decode, windows[0])
-            for i in range(len(windows)):
-                clip, seconds = pending.result()
-                settings.timings["decode"] = settings.timings.get("decode", 0.0) + seconds
-                if i + 1 < len(windows):
-                    pending = pool.submit(decode, windows[i + 1])
-                yield WindowClip(i, len(windows), clip)
-                if progress:
-                    progress(i + 1, len(windows), f"window {i + 1}/{len(windows)} done")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidspan-decode") as pool:
+        pending: Future[tuple[Clip, float]] = pool.submit(decode, windows[0])
+        for i in range(len(windows)):
+            clip, seconds = pending.result()
+            settings.timings["decode"] = settings.timings.get("decode", 0.0) + seconds
+            if i + 1 < len(windows):
+                pending = pool.submit(decode, windows[i + 1])
+            yield WindowClip(i, len(windows), clip)
+            if progress:
+                progress(i + 1, len(windows), f"window {i + 1}/{len(windows)} done")
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,3 +126,34 @@ def test_debug_shows_traceback(mock_model, tmp_path):
     result = CliRunner().invoke(cli, ["--debug", "caption", str(tmp_path / "x.mp4"), "-m", "qwen2-vl"])
     # --debug re-raises: CliRunner captures the exception instead of a one-line message
     assert result.exit_code != 0
+
+
+def _vidspan_process(*args: str, env_extra: dict[str, str] | None = None):
+    """The installed CLI in a fresh process, as a user runs it: no test shim for torchvision."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {"HF_HUB_OFFLINE": "1"}
+    code = "import sys; from vidspan.cli.main import main; main(sys.argv[1:])"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          env=env | (env_extra or {}))  # fmt: skip
+
+
+def test_new_user_without_weights_gets_the_weights_sentence(shared_videos, tmp_path):
+    done = _vidspan_process("caption", str(shared_videos / "asl-walk.mkv"), "--no-progress",
+                            env_extra={"HF_HOME": str(tmp_path / "hf")})  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "The weights of NemoStation/Marlin-2B are not available here" in done.stderr
+
+
+def test_new_user_bad_video_and_bad_setting_fail_before_any_model_loads(shared_videos, tmp_path):
+    done = _vidspan_process("caption", str(shared_videos / "SOURCE.md"), "--no-progress")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert f"Cannot read video {shared_videos / 'SOURCE.md'}" in done.stderr
+    done = _vidspan_process(
+        "find", str(shared_videos / "asl-eat.mkv"), "a hand", "--fps", "-1", "--no-progress"
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "Invalid fps: -1.0. It must be > 0." in done.stderr

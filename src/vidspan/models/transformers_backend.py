@@ -163,14 +163,16 @@ class TransformersModel(VideoModel):
     """
 
     def __init__(self, spec: ModelSpec, *, device: str | None = None, dtype: str | None = None):
-        torch, transformers = import_backend()
         self.spec = spec
         if spec.family.time_encoding == "frame-prefix":
             raise ModelError(
                 f"The transformers backend does not support {spec.name}'s frame-prefix time encoding "
                 "(TimeLens-7B) yet."
             )
+        # where the weights are comes first: without them nothing else matters, and finding out needs
+        # no torch import
         self.checkpoint_dir = resolve_checkpoint(spec.checkpoint)
+        torch, transformers = import_backend()
         self.model_type, class_name = _model_class_name(self.checkpoint_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = _dtype_name(dtype, self.device, torch)
