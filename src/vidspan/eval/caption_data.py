@@ -25,8 +25,7 @@ from vidspan.eval.datasets import (
     BenchmarkFormatError,
     EvalFileNotFoundError,
     UnknownBenchmarkError,
-    _list_videos,
-    find_video,
+    locate_videos,
     require_object,
     require_text,
 )
@@ -257,29 +256,12 @@ def load_caption_benchmark(
     samples = tuple(spec.loader(annotations))
     if videos is None:
         return CaptionBenchmark(name=spec.name, annotations=str(annotations), samples=samples)
-    root = Path(videos)
-    if not root.is_dir():
-        raise EvalFileNotFoundError(f"Video folder not found: {root}")
-    listing = _list_videos(root)
-    found: dict[str, Path] = {}
-    missing: set[str] = set()
-    for sample in samples:
-        if sample.video in found or sample.video in missing:
-            continue
-        for video_name in dict.fromkeys(spec.video_names(sample)):
-            path = find_video(video_name, root, VIDEO_EXTENSIONS, subset=sample.subset, listing=listing)
-            if path is not None:
-                found[sample.video] = path
-                break
-        else:
-            missing.add(sample.video)
-    if missing:
-        logger.warning("%d of %d videos not found under %s", len(missing), len(missing) + len(found), root)
+    found, missing = locate_videos(samples, videos, VIDEO_EXTENSIONS, spec.video_names)
     return CaptionBenchmark(
         name=spec.name,
         annotations=str(annotations),
         samples=samples,
-        video_dir=str(root),
+        video_dir=str(videos),
         video_paths=found,
         missing_videos=tuple(sorted(missing, key=_natural_key)),
     )

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,31 @@ def load_benchmark(
     samples = tuple(spec.loader(annotations, **{**spec.options, **options}))
     if videos is None:
         return Benchmark(name=spec.name, annotations=str(annotations), samples=samples)
+    found, missing = locate_videos(samples, videos, spec.video_extensions)
+    return Benchmark(
+        name=spec.name,
+        annotations=str(annotations),
+        samples=samples,
+        video_dir=str(videos),
+        video_paths=found,
+        missing_videos=tuple(sorted(missing)),
+    )
+
+
+def locate_videos(
+    samples: Iterable[Any],
+    videos: str | Path,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    names: Callable[[Any], Iterable[str]] | None = None,
+) -> tuple[dict[str, Path], set[str]]:
+    """The file of each sample's video under ``videos``, and the video ids with none (logged).
+
+    ``names(sample)`` gives the file names to try in order (default: ``sample.video``); each is looked up
+    with :func:`find_video`.
+
+    Raises:
+        EvalFileNotFoundError: ``videos`` is not a folder.
+    """
     root = Path(videos)
     if not root.is_dir():
         raise EvalFileNotFoundError(f"Video folder not found: {root}")
@@ -321,21 +346,16 @@ def load_benchmark(
     for sample in samples:
         if sample.video in found or sample.video in missing:
             continue
-        path = find_video(sample.video, root, spec.video_extensions, subset=sample.subset, listing=listing)
-        if path is None:
-            missing.add(sample.video)
+        for name in dict.fromkeys(names(sample) if names else (sample.video,)):
+            path = find_video(name, root, extensions, subset=sample.subset, listing=listing)
+            if path is not None:
+                found[sample.video] = path
+                break
         else:
-            found[sample.video] = path
+            missing.add(sample.video)
     if missing:
         logger.warning("%d of %d videos not found under %s", len(missing), len(missing) + len(found), root)
-    return Benchmark(
-        name=spec.name,
-        annotations=str(annotations),
-        samples=samples,
-        video_dir=str(root),
-        video_paths=found,
-        missing_videos=tuple(sorted(missing)),
-    )
+    return found, missing
 
 
 def find_video(
