@@ -16,7 +16,6 @@ a redirect, connection refused, an unknown host, a TLS error.
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import json
 import logging
@@ -27,6 +26,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from vidspan.http_replies import body_snippet, retry_after_seconds
 from vidspan.judge.base import JudgeError
 
 logger = logging.getLogger(__name__)
@@ -174,14 +174,14 @@ def _post_once(
         message = server_message(raw)
         what = f"answered HTTP {status}" + (f": {message.rstrip('.')}" if message else "")
         if status in _RETRY_STATUSES or status >= 500:
-            raise _Retryable(what, _retry_after_seconds(*retry_after))
+            raise _Retryable(what, retry_after_seconds(retry_after[1], retry_after[0]))
         raise JudgeError(f"The judge at {where} {_sentence(what)}")
     try:
         reply = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _Retryable(f"sent a reply that is not valid JSON: {_snippet(raw)!r}") from exc
+        raise _Retryable(f"sent a reply that is not valid JSON: {body_snippet(raw)!r}") from exc
     if not isinstance(reply, dict):
-        raise _Retryable(f"sent a reply that is not a JSON object: {_snippet(raw)!r}")
+        raise _Retryable(f"sent a reply that is not a JSON object: {body_snippet(raw)!r}")
     return status, reply
 
 
@@ -203,7 +203,7 @@ def server_message(raw: bytes) -> str:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
-        return _snippet(raw)
+        return body_snippet(raw)
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
@@ -214,28 +214,7 @@ def server_message(raw: bytes) -> str:
                     return f"{message} ({status})" if status else message
         if isinstance(error, str):
             return error.strip()
-    return _snippet(raw)
-
-
-def _retry_after_seconds(milliseconds: str | None, value: str | None) -> float | None:
-    if milliseconds:
-        try:
-            seconds = float(milliseconds) / 1000.0
-        except ValueError:
-            seconds = math.nan
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return body_snippet(raw)
 
 
 def _display_url(url: str) -> str:
@@ -251,8 +230,3 @@ def _is_number(value: Any) -> bool:
 
 def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _snippet(raw: bytes, limit: int = 200) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -17,7 +17,6 @@ Times sent to the server are relative to the start of the clip's window.
 from __future__ import annotations
 
 import base64
-import email.utils
 import http.client
 import io
 import json
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import BackendConnectionError
+from vidspan.http_replies import body_snippet, retry_after_seconds
 from vidspan.models.base import Generation, ModelSpec, VideoModel
 from vidspan.types import Clip
 
@@ -115,16 +115,20 @@ class OpenAICompatModel(VideoModel):
                 f"Invalid input_mode: {input_mode!r}. It must be one of {', '.join(INPUT_MODES)}."
             )
         self.input_mode = input_mode
-        if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)) or not (
-            math.isfinite(timeout_seconds) and timeout_seconds > 0
+        if (
+            isinstance(timeout_seconds, bool)
+            or not isinstance(timeout_seconds, (int, float))
+            or not (math.isfinite(timeout_seconds) and timeout_seconds > 0)
         ):
             raise ValueError(f"Invalid timeout_seconds: {timeout_seconds!r}. It must be a positive number.")
         self.timeout_seconds = float(timeout_seconds)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"Invalid max_retries: {max_retries!r}. It must be an integer >= 0.")
         self.max_retries = max_retries
-        if isinstance(backoff_seconds, bool) or not isinstance(backoff_seconds, (int, float)) or not (
-            math.isfinite(backoff_seconds) and backoff_seconds >= 0
+        if (
+            isinstance(backoff_seconds, bool)
+            or not isinstance(backoff_seconds, (int, float))
+            or not (math.isfinite(backoff_seconds) and backoff_seconds >= 0)
         ):
             raise ValueError(f"Invalid backoff_seconds: {backoff_seconds!r}. It must be a number >= 0.")
         self.backoff_seconds = float(backoff_seconds)
@@ -198,7 +202,9 @@ class OpenAICompatModel(VideoModel):
         if mode == "video" and not _covers_whole_video(clip):
             logger.info(
                 "window %.2f-%.2f s does not cover all of %s: sending its frames instead of the file",
-                clip.window.start, clip.window.end, clip.video.path,
+                clip.window.start,
+                clip.window.end,
+                clip.video.path,
             )
             mode = "frames"
         if mode == "video":
@@ -239,7 +245,11 @@ class OpenAICompatModel(VideoModel):
                     delay = self.backoff_seconds * 2**attempt
                 logger.info(
                     "the model server at %s %s; retrying in %.2f s (attempt %d of %d)",
-                    self.base_url, failure.what, delay, attempt + 2, attempts,
+                    self.base_url,
+                    failure.what,
+                    delay,
+                    attempt + 2,
+                    attempts,
                 )
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -295,7 +305,7 @@ class OpenAICompatModel(VideoModel):
         finally:
             conn.close()
         if 300 <= status < 400:
-            location = f" to {redirect}" if (redirect := _snippet(location_header.encode())) else ""
+            location = f" to {redirect}" if (redirect := body_snippet(location_header.encode())) else ""
             raise BackendConnectionError(
                 f"The model server at {where} answered with a redirect (HTTP {status}){location}. "
                 "Pass the final URL as base_url."
@@ -304,17 +314,17 @@ class OpenAICompatModel(VideoModel):
             message = _server_message(raw)
             what = f"answered HTTP {status}" + (f": {message.rstrip('.')}" if message else "")
             if status in _RETRY_STATUSES or status >= 500:
-                raise _Retryable(what, _retry_after_seconds(retry_after))
+                raise _Retryable(what, _capped(retry_after_seconds(retry_after)))
             raise BackendConnectionError(f"The model server at {where} {_sentence(what)}")
         try:
             reply = json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise BackendConnectionError(
-                f"The model server at {where} sent a reply that is not valid JSON: {_snippet(raw)!r}."
+                f"The model server at {where} sent a reply that is not valid JSON: {body_snippet(raw)!r}."
             ) from exc
         if not isinstance(reply, dict):
             raise BackendConnectionError(
-                f"The model server at {where} sent a reply that is not a JSON object: {_snippet(raw)!r}."
+                f"The model server at {where} sent a reply that is not a JSON object: {body_snippet(raw)!r}."
             )
         return reply
 
@@ -455,7 +465,7 @@ def _server_message(raw: bytes) -> str:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
-        return _snippet(raw)
+        return body_snippet(raw)
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
@@ -466,28 +476,11 @@ def _server_message(raw: bytes) -> str:
             return error.strip()
         if isinstance(data.get("detail"), str):
             return data["detail"].strip()
-    return _snippet(raw)
+    return body_snippet(raw)
 
 
-def _snippet(raw: bytes, limit: int = 200) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+def _capped(seconds: float | None) -> float | None:
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def _int_or_none(value: Any) -> int | None:
