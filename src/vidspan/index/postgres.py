@@ -11,7 +11,6 @@ Needs ``pip install 'vidspan[postgres]'`` (psycopg 3 + pgvector) and a server wi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,14 +18,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidspan.errors import MissingDependencyError, VidspanError
 from vidspan.index.open import is_postgres_url
-from vidspan.index.sql_reads import SqlReads, event_vectors
+from vidspan.index.sql_reads import SqlReads, event_vectors, video_row
 from vidspan.index.store import _STOPWORDS, RRF_K, IndexNotFoundError
 from vidspan.index.types import SearchHit
 from vidspan.types import Caption
@@ -312,31 +310,20 @@ class PgVideoIndex(SqlReads):
         An older entry for the same path (and its events) is replaced. Arguments as for
         :meth:`vidspan.index.store.VideoIndex.add_video`; vectors must have 384 values.
         """
-        abspath = str(Path(path).expanduser().resolve())
         vectors = event_vectors(caption, embeddings, EMBEDDING_DIM)
         if vectors.shape[1] != EMBEDDING_DIM:
             raise ValueError(
                 f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {EMBEDDING_DIM}, "
                 "the vector size of a PostgreSQL index."
             )
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise ValueError(f"Invalid sha256: {sha256!r}. It must be 64 lowercase hex digits.")
-        if duration_seconds is None:
-            ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
-            duration_seconds = max(ends, default=0.0)
-        if (size is None or mtime is None) and os.path.exists(abspath):
-            stat = os.stat(abspath)
-            size = stat.st_size if size is None else size
-            mtime = stat.st_mtime if mtime is None else mtime
-        settings = json.dumps(caption.settings, default=str, sort_keys=True)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = video_row(path, sha256, caption, duration_seconds, size, mtime)
+        abspath = row[0]
         with self._transaction() as conn:
             conn.execute("DELETE FROM videos WHERE path = %s", (abspath,))
             video_id = conn.execute(
                 "INSERT INTO videos (path, sha256, size, mtime, duration, scene, model, indexed_at, raw,"
                 " settings) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (abspath, sha256, size or 0, mtime or 0.0, float(duration_seconds), caption.scene,
-                 caption.model, now, caption.raw, settings),
+                row,
             ).fetchone()[0]  # fmt: skip
             if caption.events:
                 with conn.cursor() as cur:

@@ -1,9 +1,13 @@
-"""The reading side both library stores share: the same SQL over SQLite and PostgreSQL."""
+"""What both library stores share: the reading side (the same SQL over SQLite and PostgreSQL) and the
+video row they write."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,32 @@ def event_vectors(caption: Caption, embeddings: Any, empty_dim: int = 0) -> np.n
             "one vector per event."
         )
     return vectors
+
+
+def video_row(
+    path: str | os.PathLike[str],
+    sha256: str,
+    caption: Caption,
+    duration_seconds: float | None,
+    size: int | None,
+    mtime: float | None,
+) -> tuple[Any, ...]:
+    """The ``videos`` row for ``add_video``: path, sha256, size, mtime, duration, scene, model, indexed_at,
+    raw, settings (defaults read from the file and the caption); ``ValueError`` on a bad sha256."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError(f"Invalid sha256: {sha256!r}. It must be 64 lowercase hex digits.")
+    abspath = str(Path(path).expanduser().resolve())
+    if duration_seconds is None:
+        ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
+        duration_seconds = max(ends, default=0.0)
+    if (size is None or mtime is None) and os.path.exists(abspath):
+        stat = os.stat(abspath)
+        size = stat.st_size if size is None else size
+        mtime = stat.st_mtime if mtime is None else mtime
+    settings = json.dumps(caption.settings, default=str, sort_keys=True)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return (abspath, sha256, size or 0, mtime or 0.0, float(duration_seconds), caption.scene, caption.model,
+            now, caption.raw, settings)  # fmt: skip
 
 
 def video_from_row(row: tuple[Any, ...]) -> IndexedVideo:

@@ -11,7 +11,6 @@ embeddings table changes.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import os
 import re
@@ -20,7 +19,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +26,7 @@ import numpy as np
 
 from vidspan.errors import VidspanError
 from vidspan.index.migrations import MIGRATIONS, migrate, schema_version
-from vidspan.index.sql_reads import SqlReads, event_vectors
+from vidspan.index.sql_reads import SqlReads, event_vectors, video_row
 from vidspan.index.types import SearchHit
 from vidspan.types import Caption
 
@@ -272,7 +270,6 @@ class VideoIndex(SqlReads):
             mtime: File modification time (default: read from the file when it exists).
             embedding_model: Name recorded with the vectors.
         """
-        abspath = str(Path(path).expanduser().resolve())
         vectors = event_vectors(caption, embeddings, 0)
         stored = self._query_one("SELECT dim FROM event_embeddings LIMIT 1", ())
         if stored and vectors.size and stored[0] != vectors.shape[1]:
@@ -280,24 +277,14 @@ class VideoIndex(SqlReads):
                 f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {stored[0]}, "
                 "as for the vectors already in this index."
             )
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise ValueError(f"Invalid sha256: {sha256!r}. It must be 64 lowercase hex digits.")
-        if duration_seconds is None:
-            ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
-            duration_seconds = max(ends, default=0.0)
-        if (size is None or mtime is None) and os.path.exists(abspath):
-            stat = os.stat(abspath)
-            size = stat.st_size if size is None else size
-            mtime = stat.st_mtime if mtime is None else mtime
-        settings = json.dumps(caption.settings, default=str, sort_keys=True)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = video_row(path, sha256, caption, duration_seconds, size, mtime)
+        abspath = row[0]
         with self._transaction() as conn:
             conn.execute("DELETE FROM videos WHERE path = ?", (abspath,))
             video_id = conn.execute(
                 "INSERT INTO videos (path, sha256, size, mtime, duration, scene, model, indexed_at, raw,"
                 " settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (abspath, sha256, size or 0, mtime or 0.0, float(duration_seconds), caption.scene,
-                 caption.model, now, caption.raw, settings),
+                row,
             ).lastrowid  # fmt: skip
             for event, vector in zip(caption.events, vectors, strict=True):
                 event_id = conn.execute(
