@@ -37,16 +37,18 @@ from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.judge_frames import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_NUM_FRAMES,
-    HEADER,
     JPEG_QUALITY,
-    Progress,
     check_frame_settings,
+    sample_frames,
+)
+from vidspan.eval.judge_runs import (
+    HEADER,
+    Progress,
     finish_judge_run,
     judge_samples,
     open_judge_run,
     reply_label,
     reply_text,
-    sample_frames,
     usage_since,
 )
 from vidspan.eval.rundir import RunError, finished_ids, read_records

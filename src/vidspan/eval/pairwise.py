@@ -38,13 +38,15 @@ from vidspan.eval.judge_frames import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_NUM_FRAMES,
     JPEG_QUALITY,
-    Progress,
     check_frame_settings,
+    sample_frames,
+)
+from vidspan.eval.judge_runs import (
+    Progress,
     finish_judge_run,
     judge_samples,
     open_judge_run,
     reply_text,
-    sample_frames,
     usage_since,
 )
 from vidspan.eval.rundir import finished_ids, read_records

@@ -1,0 +1,129 @@
+"""Judge runs shared by the reference audit and the pairwise comparison: run directories, thread-pooled
+judging, reply checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.rundir import RunError, git_sha, now, versions, write_json
+from vidspan.judge.base import Judge
+from vidspan.windows import Progress
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+HEADER = "header.json"
+
+def reply_text(item: dict[str, Any], key: str, *, required: bool = False) -> str:
+    """``item[key]`` as a stripped string (missing or null: empty); ``ValueError`` when it is no string."""
+    value = item.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f'"{key}" must be a {"non-empty " if required else ""}string')
+    return value.strip()
+
+
+def reply_label(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    """A label from ``allowed`` (case, spaces and hyphens forgiven: "Not visible" is ``not_visible``)."""
+    label = value.strip().lower().replace(" ", "_").replace("-", "_") if isinstance(value, str) else value
+    if label not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(label)
+
+
+def open_judge_run(
+    directory: Path, identity: dict[str, Any], benchmark: CaptionBenchmark, judge: Judge, **fields: Any
+) -> dict[str, Any]:
+    """Create a judge-run directory with its ``header.json``, or reopen one made with the same ``identity``.
+
+    Args:
+        directory: The run directory (new, empty, or holding a run to resume).
+        identity: Every setting that changes the results (``identity["kind"]`` names the pass); a run is
+            resumed only when all of them match.
+        benchmark: The benchmark judged (its name, videos, sample count and missing videos go in the header).
+        judge: The judge (its name goes in the header; its settings belong in ``identity``).
+        **fields: More header fields.
+
+    Returns:
+        The header.
+
+    Raises:
+        RunError: The directory holds another run, a run with other settings, or other files.
+    """
+    identity = json.loads(json.dumps(identity, default=str))
+    header_path = directory / HEADER
+    if header_path.exists():
+        try:
+            header = json.loads(header_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunError(f"Cannot read {header_path}: {exc}") from exc
+        changed = [k for k, v in identity.items() if header.get("identity", {}).get(k) != v]
+        if changed:
+            raise RunError(f"{directory} holds a run made with other settings ({', '.join(changed)}); "
+                           "use another output directory to start a new run.")  # fmt: skip
+        logger.info("resuming the run in %s", directory)
+        return header
+    if directory.exists() and any(directory.iterdir()):
+        raise RunError(
+            f"{directory} is not empty and holds no vidspan run; choose an empty or new directory."
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format_version": FORMAT_VERSION, "kind": identity["kind"], "benchmark": benchmark.name,
+        "videos": benchmark.video_dir, "judge": judge.name, "num_samples": len(benchmark.samples),
+        "missing_videos": list(benchmark.missing_videos), **fields, "identity": identity,
+        "versions": versions(), "git_sha": git_sha(), "started_at": now(), "finished_at": None,
+    }  # fmt: skip
+    write_json(header_path, header)
+    return header
+
+
+def judge_samples(
+    samples: Sequence[CaptionSample],
+    work: Callable[[CaptionSample], dict[str, Any]],
+    path: Path,
+    *,
+    total: int,
+    max_workers: int = 1,
+    progress: Progress | None = None,
+) -> None:
+    """Run ``work`` on each sample, ``max_workers`` at a time, appending each record to ``path`` as it ends.
+
+    Records are JSON lines written from this thread only, in the order samples finish; an interrupted run
+    keeps every finished line. ``total`` counts the samples of the whole run (for ``progress``).
+    """
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ValueError(f"Invalid max_workers: {max_workers!r}. It must be an integer >= 1.")
+    done = total - len(samples)
+    pool = ThreadPoolExecutor(max_workers, thread_name_prefix="vidspan-judge")
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            for future in as_completed([pool.submit(work, sample) for sample in samples]):
+                record = future.result()
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+                done += 1
+                if progress:
+                    progress(done, total, str(record.get("id")))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def usage_since(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """A judge's usage between two ``judge.usage.to_dict()`` snapshots (what one run cost)."""
+    return {key: value - before.get(key, 0) for key, value in after.items()}
+
+
+def finish_judge_run(directory: Path, header: dict[str, Any], summary: dict[str, Any], report: str) -> None:
+    """Write ``summary.json`` and ``report.md`` and stamp the header's ``finished_at``."""
+    write_json(directory / "summary.json", summary)
+    (directory / "report.md").write_text(report, encoding="utf-8")
+    header["finished_at"] = now()
+    write_json(directory / HEADER, header)
