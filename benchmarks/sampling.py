@@ -27,7 +27,7 @@ import numpy as np
 
 os.environ["FORCE_QWENVL_VIDEO_READER"] = "torchcodec"  # read once, when qwen_vl_utils is imported
 
-from vidspan.testing.cpu_torchvision import ensure_torchvision  # noqa: E402
+from vidspan.models.torchvision_compat import ensure_torchvision  # noqa: E402
 
 ensure_torchvision()
 

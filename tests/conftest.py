@@ -1,8 +1,12 @@
-"""Test bootstrap: offline, isolated, no stray ERROR logs; the CPU torchvision shim before anything else."""
+"""Test bootstrap: offline, isolated, no stray ERROR logs.
+
+No torchvision shim is applied here: the transformers backend applies its own logged fallback
+(``vidspan.models.torchvision_compat``), so the suite runs the same path users run. The only tests that
+import torchvision themselves (the qwen-vl-utils baseline) use the ``qwen_vl_utils`` fixture below.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import time
@@ -16,11 +20,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["VIDSPAN_LOAD_PLUGINS"] = "0"
-
-if importlib.util.find_spec("torch") is not None:  # the shim must run before transformers' video processors
-    from vidspan.testing.cpu_torchvision import ensure_torchvision
-
-    ensure_torchvision()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_VIDEOS = SHARED / "data" / "videos"
@@ -61,6 +60,20 @@ def shared_videos() -> Path:
     """The CC-BY sample clips in ../shared/data/videos (required)."""
     assert SHARED_VIDEOS.is_dir(), f"missing shared test data at {SHARED_VIDEOS}"
     return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def qwen_vl_utils():
+    """qwen-vl-utils 0.0.14's ``vision_process``, the baseline the sampler is compared against.
+
+    It imports torchvision at import time, outside any vidspan code path, so it needs the same fallback the
+    transformers backend applies for itself on a CPU torch with PyPI's CUDA torchvision.
+    """
+    pytest.importorskip("torch")
+    from vidspan.models.torchvision_compat import ensure_torchvision
+
+    ensure_torchvision()
+    return pytest.importorskip("qwen_vl_utils.vision_process")
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,9 @@ MARLIN = SamplingConfig()  # fps 2, 4..240 frames, 200,704 px, factor 32
 
 
 @pytest.fixture(scope="module")
-def qwen():
-    """qwen-vl-utils 0.0.14's vision_process module (torchvision shimmed by the root conftest)."""
-    pytest.importorskip("torchvision")
-    return pytest.importorskip("qwen_vl_utils.vision_process")
+def qwen(qwen_vl_utils):
+    """qwen-vl-utils 0.0.14's vision_process module (see the root conftest's ``qwen_vl_utils``)."""
+    return qwen_vl_utils
 
 
 # --- SamplingConfig ---------------------------------------------------------------------------------

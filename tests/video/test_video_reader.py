@@ -103,10 +103,10 @@ def test_sparse_decoding_skips_and_plain_runs_agree(cfr_clip):
 
 
 @pytest.mark.parametrize("name", SHARED_NAMES)
-def test_frame_plan_equals_qwen_vl_utils_indices(shared_videos, name):
+def test_frame_plan_equals_qwen_vl_utils_indices(shared_videos, name, qwen_vl_utils):
     """Choosing by time gives qwen-vl-utils' ``round(linspace(0, total - 1, n))`` on constant-rate files."""
     torch = pytest.importorskip("torch")
-    qwen = pytest.importorskip("qwen_vl_utils.vision_process")
+    qwen = qwen_vl_utils
     with open_video(shared_videos / name) as reader:
         info = reader.info
         ele = {"fps": 2.0, "max_frames": 240}
@@ -246,10 +246,10 @@ def test_video_package_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
-def test_pixels_close_to_qwen_vl_utils(shared_videos):
+def test_pixels_close_to_qwen_vl_utils(shared_videos, qwen_vl_utils):
     """Same frames as qwen-vl-utils 0.0.14 fetch_video (torchcodec), pixels within a few levels."""
     pytest.importorskip("torchcodec")
-    qwen = pytest.importorskip("qwen_vl_utils.vision_process")
+    qwen = qwen_vl_utils
     path = shared_videos / "asl-walk.mkv"
     ele = {
         "video": str(path),

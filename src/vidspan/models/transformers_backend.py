@@ -32,6 +32,7 @@ from typing import Any
 from vidspan.errors import MissingDependencyError, ModelError
 from vidspan.models.base import Generation, ModelSpec, VideoModel
 from vidspan.models.hub import resolve_checkpoint
+from vidspan.models.torchvision_compat import ensure_torchvision
 from vidspan.types import Clip
 
 logger = logging.getLogger(__name__)
@@ -94,25 +95,8 @@ def import_backend() -> tuple[Any, Any]:
     version = tuple(int(p) for p in re.findall(r"\d+", transformers.__version__)[:2])
     if version < MIN_TRANSFORMERS:
         raise MissingDependencyError(INSTALL_HINT)
-    _check_torchvision(torch)
+    ensure_torchvision()  # before any video processor imports it
     return torch, transformers
-
-
-def _check_torchvision(torch: Any) -> None:
-    """transformers' video processors need torchvision; a build that does not match torch fails to import."""
-    try:
-        import torchvision  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "The transformers backend needs torchvision for the video processors. Install the torchvision "
-            f"build that matches torch {torch.__version__} (pip install --no-deps torchvision)."
-        ) from exc
-    except RuntimeError as exc:  # e.g. "operator torchvision::nms does not exist": CUDA build on CPU torch
-        raise MissingDependencyError(
-            f"torchvision does not match torch {torch.__version__} ({' '.join(str(exc).split())}); "
-            "install the torchvision build made for this torch "
-            "(for a CPU-only torch, a CPU build of torchvision)."
-        ) from exc
 
 
 def clip_to_video_inputs(clip: Clip) -> tuple[Any, Any]:

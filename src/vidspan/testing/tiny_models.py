@@ -74,6 +74,9 @@ def build_tiny_model(kind: str, out_dir: str | Path) -> Path:
         raise ValueError(f"Unknown tiny model kind {kind!r}. Choose one of: {', '.join(KINDS)}.")
     import torch
 
+    from vidspan.models.torchvision_compat import ensure_torchvision
+
+    ensure_torchvision()  # the processors below import torchvision, as they do when a model loads
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer(kind)
