@@ -1,4 +1,4 @@
-"""The exceptions vidspan raises.
+"""Every exception vidspan raises on purpose: one :class:`VidspanError` root, one module.
 
 Bad arguments raise built-in ``ValueError`` / ``TypeError`` at the public boundary. Environmental and domain
 failures raise a :class:`VidspanError` subclass, whose message is one readable sentence (the CLI prints it
@@ -50,3 +50,22 @@ class ParseError(VidspanError):
         self.raw = raw
         self.violations = violations
         super().__init__(message)
+
+
+class JudgeError(VidspanError):
+    """A judge backend failed (connection, HTTP error after retries, malformed transport reply)."""
+
+
+class JudgeUnscoredError(JudgeError):
+    """The judge's replies could not be parsed or validated after every attempt.
+
+    The sample is recorded as unscored (never as a zero score); ``replies`` keeps what the judge said.
+    """
+
+    def __init__(self, message: str, replies: tuple[str, ...] = ()):
+        self.replies = replies
+        super().__init__(message)
+
+
+class JudgeCacheError(JudgeError):
+    """The judge cache file cannot be opened, read or written."""

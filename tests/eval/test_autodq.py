@@ -772,7 +772,7 @@ def test_end_to_end_through_the_openai_and_gemini_wire_formats(tmp_path, shared_
     assert all(r.body["response_format"] == {"type": "json_object"} for r in openai)
     assert all(r.system and "JSON" in r.system for r in requests)
     assert {r.num_images for r in gemini} == {6} and len(gemini) == 2  # one verification, asked twice
-    assert gemini[0].texts[0].endswith(" s:")  # each frame is labelled with its time
+    assert gemini[0].texts[0].endswith(" seconds:")  # each frame is labelled with its time
     assert {r.body["generationConfig"]["seed"] for r in gemini} == {0, 1}
     usage = run.metrics["judge_usage"]
     assert usage["judge"]["calls"] == len(openai) and usage["video_judge"]["calls"] == len(gemini)

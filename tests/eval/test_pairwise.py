@@ -183,7 +183,7 @@ def test_through_the_openai_wire_format(shared_videos, tmp_path):
         request = server.requests[0]
         assert (
             request.num_images == 2
-            and request.texts[0] == "0.0 s:"
+            and request.texts[0] == "0.0 seconds:"
             and "describes the video" in request.prompt
         )
         assert request.body["response_format"] == {"type": "json_object"} and "compare two" in request.system

@@ -86,7 +86,7 @@ def test_openai_payload_has_json_mode_temperature_zero_seed_and_labelled_frames(
     assert user["role"] == "user"
     parts = user["content"]
     assert [p["type"] for p in parts] == ["text", "image_url", "text", "image_url", "text"]
-    assert parts[0]["text"] == "0.0 s:" and parts[2]["text"] == "1.5 s:"
+    assert parts[0]["text"] == "0.0 seconds:" and parts[2]["text"] == "1.5 seconds:"
     assert parts[4]["text"] == "Extract the events as JSON."
     for part, frame in zip((parts[1], parts[3]), FRAMES, strict=True):
         url = part["image_url"]["url"]
@@ -117,7 +117,7 @@ def test_gemini_payload_has_key_header_inline_frames_and_json_mime_type(serve):
     (content,) = body["contents"]
     assert content["role"] == "user"
     parts = content["parts"]
-    assert parts[0] == {"text": "0.0 s:"} and parts[2] == {"text": "1.5 s:"}
+    assert parts[0] == {"text": "0.0 seconds:"} and parts[2] == {"text": "1.5 seconds:"}
     assert parts[-1] == {"text": "Judge this as JSON."}
     for part, frame in zip((parts[1], parts[3]), FRAMES, strict=True):
         assert part["inlineData"]["mimeType"] == "image/jpeg"

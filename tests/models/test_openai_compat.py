@@ -20,7 +20,7 @@ from PIL import Image
 from vidspan.errors import BackendConnectionError
 from vidspan.models import families
 from vidspan.models.base import ModelSpec
-from vidspan.models.openai_compat import OpenAICompatModel
+from vidspan.models.openai.client import OpenAICompatModel
 from vidspan.types import Clip, Span, VideoInfo
 
 SPEC = ModelSpec("marlin-2b", families.MARLIN, "NemoStation/Marlin-2B", backend="openai")

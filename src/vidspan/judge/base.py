@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vidspan.errors import VidspanError
+from vidspan.errors import JudgeError, JudgeUnscoredError
+from vidspan.http import Peer
 from vidspan.judge.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -27,26 +28,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+JUDGE = Peer("judge", JudgeError)  # judge requests are idempotent: timeouts and garbled replies are retried
+
 T = TypeVar("T")
 
 MAX_PARSED_REPLY_CHARS = 200_000
 _FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.S)
 _VALIDATION_ERRORS = (ValueError, TypeError, KeyError, IndexError)
-
-
-class JudgeError(VidspanError):
-    """A judge backend failed (connection, HTTP error after retries, malformed transport reply)."""
-
-
-class JudgeUnscoredError(JudgeError):
-    """The judge's replies could not be parsed or validated after every attempt.
-
-    The sample is recorded as unscored (never as a zero score); ``replies`` keeps what the judge said.
-    """
-
-    def __init__(self, message: str, replies: tuple[str, ...] = ()):
-        self.replies = replies
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,13 +381,13 @@ class HttpJudge(CachedJudge):
         extra: dict[str, Any],
         cache: Any,
     ):
-        from vidspan.judge.http import check_base_url, check_transport_options
+        from vidspan.http import check_transport_options, parse_base_url
 
         check_decoding(model, temperature, seed, max_tokens)
         check_transport_options(timeout_seconds, max_retries, backoff_seconds)
         settings = JudgeSettings(
             backend=backend, model=model.strip(), temperature=float(temperature), seed=seed,
-            max_tokens=max_tokens, base_url=check_base_url(base_url), extra=extra,
+            max_tokens=max_tokens, base_url=parse_base_url(base_url)[0], extra=extra,
         )  # fmt: skip
         super().__init__(settings, cache=cache)
         self.timeout_seconds = float(timeout_seconds)

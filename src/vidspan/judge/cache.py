@@ -18,17 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vidspan.judge.base import JudgeError, JudgeReply, JudgeRequest, JudgeSettings
+from vidspan.errors import JudgeCacheError
+from vidspan.judge.base import JudgeReply, JudgeRequest, JudgeSettings
 
 logger = logging.getLogger(__name__)
 
 CACHE_FILE_NAME = "judge-cache.sqlite"
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 30_000
-
-
-class JudgeCacheError(JudgeError):
-    """The judge cache file cannot be opened, read or written."""
 
 
 def default_cache_path() -> Path:

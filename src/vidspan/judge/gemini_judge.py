@@ -5,7 +5,7 @@ header)::
 
     {"systemInstruction": {"parts": [{"text": SYSTEM}]},
      "contents": [{"role": "user", "parts": [
-         {"text": "0.0 s:"}, {"inlineData": {"mimeType": "image/jpeg", "data": BASE64}},
+         {"text": "0.0 seconds:"}, {"inlineData": {"mimeType": "image/jpeg", "data": BASE64}},
          ...,
          {"text": PROMPT}]}],
      "generationConfig": {"temperature": 0.0, "maxOutputTokens": 2048, "seed": 0,
@@ -25,15 +25,11 @@ import os
 import urllib.parse
 from typing import Any
 
-from vidspan.judge.base import (
-    HttpJudge,
-    JudgeError,
-    JudgeReply,
-    JudgeRequest,
-    request_seed,
-)
+from vidspan.errors import JudgeError
+from vidspan.http import post_json
+from vidspan.judge.base import JUDGE, HttpJudge, JudgeReply, JudgeRequest, request_seed
 from vidspan.judge.cache import JudgeCache
-from vidspan.judge.http import post_json
+from vidspan.models.openai import wire
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +51,7 @@ class GeminiJudge(HttpJudge):
         temperature: Sampling temperature (0 for reproducible judging).
         seed: Base seed; each consensus sample and re-ask moves it (``None`` sends none).
         max_tokens: ``maxOutputTokens`` (on thinking models it includes the thinking tokens).
-        timeout_seconds: Per-attempt limit (timeouts are retried, see :mod:`vidspan.judge.http`).
+        timeout_seconds: Per-attempt limit (timeouts are retried, see :mod:`vidspan.http`).
         max_retries: Repeats after 408/429/5xx, resets and timeouts.
         backoff_seconds: First wait between attempts; it doubles each time. ``Retry-After`` wins when sent.
         generation_config: Fields merged into ``generationConfig`` (a ``None`` value removes one), e.g.
@@ -100,7 +96,7 @@ class GeminiJudge(HttpJudge):
         settings = self.settings
         parts: list[dict[str, Any]] = []
         for frame in request.frames:
-            parts.append({"text": f"{frame.seconds:.1f} s:"})
+            parts.append({"text": wire.frame_label(frame.seconds)})
             data = base64.b64encode(frame.jpeg).decode("ascii")
             parts.append({"inlineData": {"mimeType": "image/jpeg", "data": data}})
         parts.append({"text": request.prompt})
@@ -133,9 +129,10 @@ class GeminiJudge(HttpJudge):
                 "or pass api_key."
             )
         model = urllib.parse.quote(self.settings.model, safe="-._")
-        _, reply = post_json(
+        reply = post_json(
             f"{base_url}/models/{model}:generateContent",
             self.build_request(request),
+            peer=JUDGE,
             headers=headers,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,

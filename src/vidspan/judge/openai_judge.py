@@ -6,7 +6,7 @@ Wire format (one POST to ``{base_url}/chat/completions``)::
      "messages": [
          {"role": "system", "content": SYSTEM},
          {"role": "user", "content": [
-             {"type": "text", "text": "0.0 s:"},
+             {"type": "text", "text": "0.0 seconds:"},
              {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}},
              ...,
              {"type": "text", "text": PROMPT}]}],
@@ -18,21 +18,16 @@ content parts). The reply text is ``choices[0].message.content``; tokens come fr
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import urllib.parse
 from typing import Any
 
-from vidspan.judge.base import (
-    HttpJudge,
-    JudgeError,
-    JudgeReply,
-    JudgeRequest,
-    request_seed,
-)
+from vidspan.errors import JudgeError
+from vidspan.http import post_json
+from vidspan.judge.base import JUDGE, HttpJudge, JudgeReply, JudgeRequest, request_seed
 from vidspan.judge.cache import JudgeCache
-from vidspan.judge.http import post_json
+from vidspan.models.openai import wire
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +47,7 @@ class OpenAIJudge(HttpJudge):
         temperature: Sampling temperature (0 for reproducible judging).
         seed: Base seed; each consensus sample and re-ask moves it (``None`` sends none).
         max_tokens: Reply length limit.
-        timeout_seconds: Per-attempt limit (timeouts are retried, see :mod:`vidspan.judge.http`).
+        timeout_seconds: Per-attempt limit (timeouts are retried, see :mod:`vidspan.http`).
         max_retries: Repeats after 408/429/5xx, resets and timeouts.
         backoff_seconds: First wait between attempts; it doubles each time. ``Retry-After`` wins when sent.
         extra_body: Fields merged into every request (a ``None`` value removes one), e.g.
@@ -98,11 +93,7 @@ class OpenAIJudge(HttpJudge):
         if request.system:
             messages.append({"role": "system", "content": request.system})
         if request.frames:
-            parts: list[dict[str, Any]] = []
-            for frame in request.frames:
-                parts.append({"type": "text", "text": f"{frame.seconds:.1f} s:"})
-                url = "data:image/jpeg;base64," + base64.b64encode(frame.jpeg).decode("ascii")
-                parts.append({"type": "image_url", "image_url": {"url": url}})
+            parts = wire.timestamped_image_parts((frame.seconds, frame.jpeg) for frame in request.frames)
             parts.append({"type": "text", "text": request.prompt})
             messages.append({"role": "user", "content": parts})
         else:
@@ -135,9 +126,10 @@ class OpenAIJudge(HttpJudge):
                 f"The judge {self.name} needs an OpenAI API key. Set OPENAI_API_KEY (or "
                 "VIDSPAN_JUDGE_API_KEY), or pass api_key."
             )
-        _, reply = post_json(
+        reply = post_json(
             base_url + "/chat/completions",
             self.build_request(request),
+            peer=JUDGE,
             headers=headers,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
@@ -146,36 +138,15 @@ class OpenAIJudge(HttpJudge):
         return self._read_reply(reply)
 
     def _read_reply(self, reply: dict[str, Any]) -> JudgeReply:
-        choice = _first_object(reply.get("choices"))
-        message = _object(choice.get("message"))
-        content = message.get("content")
-        if isinstance(content, list):  # some servers answer with content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        text = content if isinstance(content, str) else ""
-        reason = choice.get("finish_reason")
-        if not text.strip():
-            refusal = message.get("refusal")
-            detail = f"refusal {refusal!r}" if refusal else f"finish_reason {reason!r}"
+        read = wire.read_reply(reply)
+        if not read.text.strip():
+            detail = f"refusal {read.refusal!r}" if read.refusal else f"finish_reason {read.finish_reason!r}"
             logger.warning("%s sent an empty reply (%s); it counts as unusable", self.name, detail)
-        elif reason == "length":
+        elif read.finish_reason == "length":
             logger.warning("%s: reply cut at max_tokens=%d", self.name, self.settings.max_tokens)
-        usage = _object(reply.get("usage"))
-        served = reply.get("model")
         return JudgeReply(
-            text=text,
-            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
-            completion_tokens=_int_or_none(usage.get("completion_tokens")),
-            served_model=served if isinstance(served, str) and served else None,
+            text=read.text,
+            prompt_tokens=read.prompt_tokens,
+            completion_tokens=read.completion_tokens,
+            served_model=read.served_model,
         )
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _first_object(value: Any) -> dict[str, Any]:
-    return _object(value[0]) if isinstance(value, list) and value else {}
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

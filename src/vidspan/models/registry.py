@@ -92,7 +92,7 @@ class _BuiltinModels:
             return TransformersModel(spec, **options)
 
         def openai_backend(spec: ModelSpec, **options: Any) -> VideoModel:
-            from vidspan.models.openai_compat import OpenAICompatModel
+            from vidspan.models.openai.client import OpenAICompatModel
 
             return OpenAICompatModel(spec, **options)
 

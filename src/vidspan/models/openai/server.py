@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import mimetypes
-import re
 import tempfile
 import threading
 import time
@@ -40,17 +39,17 @@ from typing import Any, NamedTuple
 
 from vidspan.errors import VidspanError
 from vidspan.models.base import Generation, VideoModel
+from vidspan.models.openai import wire
 from vidspan.types import Clip, Span, VideoInfo
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 256
-_TIME_LABEL = re.compile(r"^\s*<?\s*(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\s*>?\s*:?\s*$", re.IGNORECASE)
 _FRAME_LIST_MIMES = ("video/jpeg", "video/jpg", "video/png")
 
 
-class RequestError(Exception):
+class RequestError(VidspanError):
     """A request the server refuses; answered with OpenAI's error shape."""
 
     def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None):
@@ -336,7 +335,7 @@ def _split_parts(parts: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str
         if kind == "video_url":
             videos.append(url)
         elif kind == "image_url":
-            label = _TIME_LABEL.match(texts[-1]) if previous == "text" else None
+            label = wire.TIME_LABEL.match(texts[-1]) if previous == "text" else None
             if label:
                 texts.pop()  # a time label, not part of the prompt
             images.append((url, float(label.group(1)) if label else None))
