@@ -87,3 +87,28 @@ def test_unknown_backend_and_misplaced_base_url():
 def test_served_model_with_unknown_family_asks_for_family():
     with pytest.raises(UnknownModelError, match="Pass --family"):
         get_model("my-served-model", base_url="http://127.0.0.1:1/v1")
+
+
+def test_a_plugin_registers_a_judge_backend_like_the_builtins():
+    from vidspan.judge import get_judge, judge_backends
+    from vidspan.judge.openai_judge import OpenAIJudge
+    from vidspan.models.registry import hookimpl
+
+    class LocalJudge(OpenAIJudge):
+        pass
+
+    class JudgePlugin:
+        @hookimpl
+        def register_judges(self, register):
+            register("local", lambda model, **options: LocalJudge(model, cache=False, **options))
+
+    plugin = JudgePlugin()
+    register_plugin(plugin)
+    try:
+        assert {"openai", "gemini", "local"} <= set(judge_backends())
+        judge = get_judge("local:qwen", base_url="http://127.0.0.1:9/v1")
+        assert isinstance(judge, LocalJudge) and judge.settings.model == "qwen"
+    finally:
+        unregister_plugin(plugin)
+    with pytest.raises(UnknownModelError, match=r"Unknown judge backend 'local'"):
+        get_judge("local:qwen")

@@ -30,7 +30,6 @@ from vidspan.judge.pricing import PRICES_AS_OF, estimate_cost
 
 __all__ = [
     "PRICES_AS_OF",
-    "BACKENDS",
     "CachedJudge",
     "Frame",
     "GeminiJudge",
@@ -48,10 +47,16 @@ __all__ = [
     "default_cache_path",
     "estimate_cost",
     "get_judge",
+    "judge_backends",
     "parse_json_reply",
 ]
 
-BACKENDS: dict[str, type[OpenAIJudge] | type[GeminiJudge]] = {"openai": OpenAIJudge, "gemini": GeminiJudge}
+
+def judge_backends() -> dict[str, Any]:
+    """Judge backend name → factory, from the plugin registry (built-ins: ``openai``, ``gemini``)."""
+    from vidspan.models.registry import list_judges
+
+    return list_judges()
 
 
 def get_judge(spec: str, **options: Any) -> Judge:
@@ -76,10 +81,11 @@ def get_judge(spec: str, **options: Any) -> Judge:
         )
     backend, model = spec.split(":", 1)
     key = backend.strip().lower()
-    if key not in BACKENDS:
-        close = difflib.get_close_matches(key, list(BACKENDS), n=2, cutoff=0.4)
+    backends = judge_backends()
+    if key not in backends:
+        close = difflib.get_close_matches(key, list(backends), n=2, cutoff=0.4)
         hint = f" Did you mean: {', '.join(f'{c}:{model}' for c in close)}?" if close else ""
         raise UnknownModelError(
-            f"Unknown judge backend {backend!r} in {spec!r}.{hint} Judge backends: {', '.join(BACKENDS)}."
+            f"Unknown judge backend {backend!r} in {spec!r}.{hint} Judge backends: {', '.join(backends)}."
         )
-    return BACKENDS[key](model, **options)
+    return backends[key](model, **options)

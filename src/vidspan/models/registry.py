@@ -40,64 +40,15 @@ class _Hooks:
     def register_backends(self, register: Callable[[str, BackendFactory], None]) -> None:
         """Register backends by calling ``register(name, factory)``; ``factory(spec, **options)``."""
 
+    @hookspec
+    def register_judges(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Register judge backends by calling ``register(name, factory)``; ``factory(model, **options)``
+        returns a :class:`~vidspan.judge.base.Judge` (``get_judge("NAME:MODEL")`` finds it)."""
 
-class _BuiltinModels:
-    @hookimpl
-    def register_models(self, register: Callable[[ModelSpec], None]) -> None:
-        f = families
-        register(
-            ModelSpec(
-                "marlin-2b",
-                f.MARLIN,
-                "NemoStation/Marlin-2B",
-                aliases=("marlin",),
-                gated=True,
-                description="Marlin-2B: Qwen3.5-2B fine-tuned for dense captions and grounding",
-            )
-        )
-        register(ModelSpec("qwen3.5-2b", f.QWEN3_5, "Qwen/Qwen3.5-2B", description="Qwen3.5 2B"))
-        for size in ("2b", "4b", "8b", "32b"):
-            register(
-                ModelSpec(
-                    f"qwen3-vl-{size}",
-                    f.QWEN3_VL,
-                    f"Qwen/Qwen3-VL-{size.upper()}-Instruct",
-                    description=f"Qwen3-VL {size.upper()} Instruct",
-                )
-            )
-        for size in ("3b", "7b", "32b", "72b"):
-            register(
-                ModelSpec(
-                    f"qwen2.5-vl-{size}",
-                    f.QWEN2_5_VL,
-                    f"Qwen/Qwen2.5-VL-{size.upper()}-Instruct",
-                    description=f"Qwen2.5-VL {size.upper()} Instruct",
-                )
-            )
-        register(
-            ModelSpec(
-                "timelens-8b",
-                f.TIMELENS,
-                "TencentARC/TimeLens-8B",
-                aliases=("timelens",),
-                description="TimeLens-8B: Qwen3-VL-8B trained for temporal grounding",
-            )
-        )
-
-    @hookimpl
-    def register_backends(self, register: Callable[[str, BackendFactory], None]) -> None:
-        def transformers_backend(spec: ModelSpec, **options: Any) -> VideoModel:
-            from vidspan.models.transformers_backend import TransformersModel
-
-            return TransformersModel(spec, **options)
-
-        def openai_backend(spec: ModelSpec, **options: Any) -> VideoModel:
-            from vidspan.models.openai.client import OpenAICompatModel
-
-            return OpenAICompatModel(spec, **options)
-
-        register("transformers", transformers_backend)
-        register("openai", openai_backend)
+    @hookspec
+    def register_benchmarks(self, register: Callable[[Any], None]) -> None:
+        """Register benchmarks by calling ``register(spec)`` with a
+        :class:`~vidspan.eval.benchmark.BenchmarkSpec` (grounding or captions)."""
 
 
 _manager: pluggy.PluginManager | None = None
@@ -110,7 +61,9 @@ def plugin_manager() -> pluggy.PluginManager:
     if _manager is None:
         pm = pluggy.PluginManager("vidspan")
         pm.add_hookspecs(_Hooks)
-        pm.register(_BuiltinModels(), name="vidspan-builtin")
+        from vidspan.models.builtin import BuiltinPlugin
+
+        pm.register(BuiltinPlugin(), name="vidspan-builtin")
         if os.environ.get("VIDSPAN_LOAD_PLUGINS", "1") != "0":
             pm.load_setuptools_entrypoints("vidspan")
         for plugin in _extra_plugins:
@@ -149,6 +102,20 @@ def list_backends() -> dict[str, BackendFactory]:
         register=lambda name, factory: backends.__setitem__(name, factory)
     )
     return backends
+
+
+def list_judges() -> dict[str, Callable[..., Any]]:
+    """Judge backend name → factory (``openai``, ``gemini`` and any plugin's)."""
+    judges: dict[str, Callable[..., Any]] = {}
+    plugin_manager().hook.register_judges(register=lambda name, factory: judges.__setitem__(name, factory))
+    return judges
+
+
+def list_benchmarks() -> list[Any]:
+    """Every registered :class:`~vidspan.eval.benchmark.BenchmarkSpec`, in registration order."""
+    specs: list[Any] = []
+    plugin_manager().hook.register_benchmarks(register=specs.append)
+    return specs
 
 
 def _lookup(name: str) -> ModelSpec | None:
