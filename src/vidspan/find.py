@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, overload
 
-from vidspan.models.base import Generation
+from vidspan.models.base import Generation, VideoModel
 from vidspan.parse import parse_span
 from vidspan.types import Clip, Grounding
 from vidspan.video import SamplingConfig
@@ -72,41 +72,77 @@ def find(
             raise ValueError(f"Invalid query: {q!r}. It must be a non-empty string.")
     started = time.perf_counter()
     with opened(video, model, sampling, options) as (reader, vm, settings):
-        template = prompt if prompt is not None else vm.family.find_prompt
-        prompts = [template.replace("{event}", q.strip()) for q in queries]
-        budget = max_new_tokens or vm.family.find_max_new_tokens
         timings: dict[str, float] = {"load": time.perf_counter() - started - settings.timings["probe"]}
-
-        candidates: list[list[Grounding]] = [[] for _ in queries]
-        for item in iter_window_clips(reader, settings, progress=progress):
-            generations = vm.generate_many(item.clip, prompts, max_new_tokens=budget)
-            for generation in generations:
-                for stage, seconds in generation.timings.items():
-                    timings[stage] = timings.get(stage, 0.0) + seconds
-            t0 = time.perf_counter()
-            for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
-                candidates[i].append(
-                    candidate_from_generation(
-                        vm.family.output_format, q, generation, item.clip, strict, vm.name
-                    )
-                )
-            timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
-
+        clips = (item.clip for item in iter_window_clips(reader, settings, progress=progress))
+        results = ground(vm, clips, queries, prompt=prompt, max_new_tokens=max_new_tokens, strict=strict,
+                         timings=timings)  # fmt: skip
         timings.update(settings.timings)
         timings["total"] = time.perf_counter() - started
+    template = prompt if prompt is not None else vm.family.find_prompt
+    budget = max_new_tokens or vm.family.find_max_new_tokens
     record = settings.to_dict() | vm.settings() | {"prompt": template, "max_new_tokens": budget}
-    results = [best_candidate(c, record, timings) for c in candidates]
+    results = [replace(r, settings=record, timings=dict(timings)) for r in results]
     return results[0] if single else results
 
 
-def candidate_from_generation(
-    output_format: str, query: str, generation: Generation, clip: Clip, strict: bool, model: str
+def ground(
+    vm: VideoModel,
+    clips: Iterable[Clip],
+    queries: Sequence[str],
+    *,
+    prompt: str | None = None,
+    max_new_tokens: int | None = None,
+    strict: bool = False,
+    timings: dict[str, float] | None = None,
+) -> list[Grounding]:
+    """The grounding loop: ask ``vm`` every query about every clip and keep each query's best answer.
+
+    Every call that grounds (``find``, benchmark runs, search refinement) goes through here. A clip is
+    one window of a video; several queries about a clip are answered from one decode of it.
+
+    Args:
+        vm: The loaded model.
+        clips: The windows' clips, in order (a generator works: each is used once).
+        queries: What to look for.
+        prompt: A template replacing the family's find prompt (``{event}`` is filled with the query).
+        max_new_tokens: Generation budget (default: the family's).
+        strict: Raise :class:`vidspan.errors.ParseError` when an answer breaks the format.
+        timings: Accumulates per-stage seconds (the backend's stages and ``parse``) when given.
+
+    Returns:
+        One :class:`Grounding` per query, in order: the best-ranked window's answer (found spans first,
+        then well-formed answers, then by score; the earliest window on ties), with every window's
+        answer in ``candidates`` when there were several.
+    """
+    prompts = [vm.family.render_find_prompt(q, prompt) for q in queries]
+    budget = max_new_tokens or vm.family.find_max_new_tokens
+    timings = {} if timings is None else timings
+    found: list[list[Grounding]] = [[] for _ in queries]
+    for clip in clips:
+        generations = vm.generate_many(clip, prompts, max_new_tokens=budget)
+        for generation in generations:
+            for stage, seconds in generation.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+        t0 = time.perf_counter()
+        for i, (q, generation) in enumerate(zip(queries, generations, strict=True)):
+            found[i].append(grounding_from_generation(generation, clip, q, vm, strict=strict))
+        timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
+    if not all(found):
+        raise ValueError("Invalid clips: none. ground() needs at least one clip.")
+    return [_best(candidates) for candidates in found]
+
+
+def grounding_from_generation(
+    generation: Generation, clip: Clip, query: str, vm: VideoModel, *, strict: bool = False
 ) -> Grounding:
     """One window's answer as a :class:`Grounding` in source time (span clipped to the window)."""
     parsed = parse_span(
-        generation.text, output_format=output_format, duration_seconds=clip.window.duration, strict=strict
-    )
-    span = parsed.span.shift(clip.window.start) if parsed.span is not None else None
+        generation.text, output_format=vm.family.output_format, duration_seconds=clip.window.duration,
+        strict=strict,
+    )  # fmt: skip
+    offset = clip.window.start
+    span = parsed.span.shift(offset) if parsed.span is not None else None
+    written = parsed.as_written
     score = math.exp(generation.mean_logprob) if generation.mean_logprob is not None else None
     return Grounding(
         query=query,
@@ -115,8 +151,9 @@ def candidate_from_generation(
         format_ok=parsed.format_ok,
         score=score,
         window=clip.window,
-        model=model,
+        model=vm.name,
         violations=parsed.violations,
+        as_written=None if written is None else (written[0] + offset, written[1] + offset),
     )
 
 
@@ -129,10 +166,7 @@ def _rank(candidate: Grounding) -> tuple[int, int, float]:
     )
 
 
-def best_candidate(
-    candidates: list[Grounding], record: dict[str, Any], timings: dict[str, float]
-) -> Grounding:
+def _best(candidates: list[Grounding]) -> Grounding:
     """The winning window's answer, with every window's answer kept in ``candidates``."""
     best = max(candidates, key=_rank)  # max keeps the earliest window on ties
-    others = tuple(candidates) if len(candidates) > 1 else ()
-    return replace(best, candidates=others, settings=record, timings=dict(timings))
+    return replace(best, candidates=tuple(candidates) if len(candidates) > 1 else ())

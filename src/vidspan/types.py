@@ -197,6 +197,8 @@ class Grounding:
     ``span`` is ``None`` when no time range could be read from the model's answer. ``score`` ranks
     answers from different windows of a long video (the mean token probability of the answer when the
     backend reports it). ``window`` is the stretch of the video the winning answer came from.
+    ``as_written`` is the first time range exactly as the model wrote it, in source seconds: not
+    swapped, not clipped to the window (what the TimeLens protocol scores), or ``None``.
     """
 
     query: str
@@ -207,6 +209,7 @@ class Grounding:
     window: Span | None = None
     model: str = ""
     violations: tuple[str, ...] = ()
+    as_written: tuple[float, float] | None = field(default=None, repr=False)
     candidates: tuple[Grounding, ...] = field(default=(), repr=False)
     settings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -57,16 +57,9 @@ class RunSettings:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for logs and JSON output."""
-        s = self.sampling
-        return {
-            "fps": s.fps,
-            "min_frames": s.min_frames,
-            "max_frames": s.max_frames,
-            "max_pixels": s.max_pixels,
-            "min_pixels": s.min_pixels,
-            "total_pixels": s.total_pixels,
-            "patch_factor": s.patch_factor,
+        """Every sampling field (derived, so no setting can be left out) plus the windowing, for logs,
+        JSON output and run identities."""
+        return asdict(self.sampling) | {
             "window_seconds": self.window_seconds,
             "overlap_seconds": self.overlap_seconds,
         }

@@ -137,6 +137,20 @@ def test_resume_refuses_other_settings(shared_videos, tmp_path):
         run_grounding(bench, MockVideoModel([reply]), tmp_path / "other", window_seconds=200, limit=1)
 
 
+def test_resume_refuses_another_frame_count(shared_videos, tmp_path):
+    """num_frames is part of the run's identity like every other sampling field (it was once left out)."""
+    from vidspan.video import SamplingConfig
+
+    bench = make_benchmark(shared_videos, missing=False)
+    run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", sampling=SamplingConfig(num_frames=8),
+                  window_seconds=200, limit=1)  # fmt: skip
+    with pytest.raises(RunError, match=r"other settings \(sampling\)"):
+        run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", sampling=SamplingConfig(num_frames=16),
+                      window_seconds=200, limit=1)  # fmt: skip
+    header = json.loads((tmp_path / "run" / "header.json").read_text())
+    assert header["identity"]["sampling"]["num_frames"] == 8
+
+
 def test_model_errors_are_recorded_and_retried(shared_videos, tmp_path):
     bench = make_benchmark(shared_videos, missing=False)
 

@@ -29,7 +29,7 @@ from vidspan.errors import VidspanError
 from vidspan.eval import metrics as grounding_metrics
 from vidspan.eval.rundir import RunError, finished_ids, git_sha, now, read_records, versions, write_json
 from vidspan.eval.samples import Benchmark, GroundingSample
-from vidspan.find import best_candidate, candidate_from_generation
+from vidspan.find import ground
 from vidspan.models.base import VideoModel
 from vidspan.parse import parse_span
 from vidspan.types import Clip
@@ -196,29 +196,18 @@ def _answer(
     budget: int,
     round_to_seconds: bool,
 ) -> list[dict[str, Any]]:
-    prompts = [template.replace("{event}", s.query) for s in group]
-    candidates: list[list[Any]] = [[] for _ in group]
     try:
-        for clip in clips:
-            generations = vm.generate_many(clip, prompts, max_new_tokens=budget)
-            for i, (sample, generation) in enumerate(zip(group, generations, strict=True)):
-                candidates[i].append(
-                    candidate_from_generation(
-                        vm.family.output_format, sample.query, generation, clip, False, vm.name
-                    )
-                )
+        found = ground(vm, clips, [s.query for s in group], prompt=template, max_new_tokens=budget)
     except Exception as exc:  # per-sample boundary: a model failure is recorded, and retried on resume
         reason = str(exc) if isinstance(exc, VidspanError) else f"{type(exc).__name__}: {exc}"
         logger.warning("model failed on %s: %s", group[0].video, reason)
         return [_record(s, error=reason) for s in group]
     lines = []
-    for sample, found in zip(group, candidates, strict=True):
-        best = best_candidate(found, {}, {})
-        offset = best.window.start if best.window is not None else 0.0
+    for sample, best in zip(group, found, strict=True):
+        lenient = best.as_written  # as the model wrote it: no swap, no clip (TimeLens protocol)
+        # strict scoring rejects answers that break the format; a span outside the window is not a format
+        # error, so the violations are read without the window's duration
         parsed = parse_span(best.raw, output_format=vm.family.output_format)
-        lenient = None
-        if parsed.as_written is not None:  # as the model wrote it: no swap, no clip (TimeLens protocol)
-            lenient = (parsed.as_written[0] + offset, parsed.as_written[1] + offset)
         strict = lenient if not parsed.violations else None
         lines.append(
             _record(
@@ -226,7 +215,7 @@ def _answer(
                 raw=best.raw,
                 span=lenient,
                 span_strict=strict,
-                format_ok=parsed.format_ok,
+                format_ok=best.format_ok,
                 violations=list(parsed.violations),
                 score=best.score,
                 window=best.window.to_tuple() if best.window else None,

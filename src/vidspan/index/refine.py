@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vidspan.find import candidate_from_generation
+from vidspan.find import ground
 from vidspan.index.types import SearchHit
 from vidspan.types import Span
 from vidspan.video import open_video
@@ -51,7 +51,6 @@ def ground_hits(
     if not hits or top == 0:
         return list(hits)
     vm, settings = prepare(model, None, dict(options))
-    prompt = vm.family.find_prompt.replace("{event}", query.strip())
     out = list(hits)
     for i, hit in enumerate(hits[:top]):
         with open_video(hit.video) as reader:
@@ -62,8 +61,7 @@ def ground_hits(
                 min(end_of_video, hit.end + padding_seconds),
             )
             clip = reader.sample(settings.sampling, window=window)
-        generation = vm.generate(clip, prompt, max_new_tokens=vm.family.find_max_new_tokens)
-        found = candidate_from_generation(vm.family.output_format, query, generation, clip, False, vm.name)
+        (found,) = ground(vm, [clip], [query])
         grounding = {
             "raw": found.raw, "format_ok": found.format_ok, "score": found.score,
             "window": window.to_tuple(), "caption_span": (hit.start, hit.end),

@@ -51,9 +51,9 @@ class Family:
     outer_vision_wrapper: bool = False
     enable_thinking: bool | None = None
 
-    def render_find_prompt(self, event: str) -> str:
-        """The grounding prompt for one query."""
-        return self.find_prompt.replace("{event}", event)
+    def render_find_prompt(self, event: str, template: str | None = None) -> str:
+        """The grounding prompt for one query: ``template`` (default: the family's) with ``{event}`` filled."""
+        return (self.find_prompt if template is None else template).replace("{event}", event.strip())
 
 
 @dataclass(frozen=True, slots=True)
