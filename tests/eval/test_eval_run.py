@@ -142,10 +142,11 @@ def test_resume_refuses_another_frame_count(shared_videos, tmp_path):
     from vidspan.video import SamplingConfig
 
     bench = make_benchmark(shared_videos, missing=False)
-    run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", sampling=SamplingConfig(num_frames=8),
+    run = tmp_path / "run"
+    run_grounding(bench, MockVideoModel([reply]), run, sampling=SamplingConfig(num_frames=8),
                   window_seconds=200, limit=1)  # fmt: skip
     with pytest.raises(RunError, match=r"other settings \(sampling\)"):
-        run_grounding(bench, MockVideoModel([reply]), tmp_path / "run", sampling=SamplingConfig(num_frames=16),
+        run_grounding(bench, MockVideoModel([reply]), run, sampling=SamplingConfig(num_frames=16),
                       window_seconds=200, limit=1)  # fmt: skip
     header = json.loads((tmp_path / "run" / "header.json").read_text())
     assert header["identity"]["sampling"]["num_frames"] == 8
