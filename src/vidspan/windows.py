@@ -240,7 +240,7 @@ class WindowPlan:
 
 def plan_video(video: VideoLike, settings: RunSettings) -> tuple[VideoInfo, list[WindowPlan]]:
     """Probe ``video`` and plan every window without decoding a frame (for ``vidspan probe``)."""
-    from vidspan.video.plan import frame_pixel_budget, select_frames, smart_resize
+    from vidspan.video.plan import frame_pixel_budget, smart_resize
 
     config = settings.sampling
     with open_video(Path(video)) as reader:
@@ -248,7 +248,7 @@ def plan_video(video: VideoLike, settings: RunSettings) -> tuple[VideoInfo, list
         windows = settings.windows_for(info)
         plans = []
         for window in windows:
-            n = len(select_frames(reader.frame_times, window, config))
+            n = len(reader.select(window, config))
             min_pixels, max_pixels = frame_pixel_budget(n, config)
             h, w = smart_resize(
                 info.height,

@@ -120,8 +120,9 @@ def floor_by_factor(number: float, factor: int) -> int:
 def smart_nframes(num_source_frames: int, duration_seconds: float, config: SamplingConfig) -> int:
     """How many frames to sample from a stretch of video (qwen-vl-utils 0.0.14 ``smart_nframes``).
 
-    With ``config.num_frames`` the count is that number rounded to even. Otherwise ``duration * fps``,
-    clamped to ``[min_frames rounded up to even, max_frames rounded down to even]``, capped at the number
+    With ``config.num_frames`` the count is that number rounded to even. Otherwise ``duration * fps``
+    (for qwen-vl-utils' exact count pass ``num_frames / average_fps`` as the duration), clamped to
+    ``[min_frames rounded up to even, max_frames rounded down to even]``, capped at the number
     of source frames and rounded down to even. Unlike qwen-vl-utils this never raises: a source with fewer
     than 2 frames gives 2 (the frame is repeated), and a fixed count above the source count is capped.
 
@@ -147,9 +148,7 @@ def smart_nframes(num_source_frames: int, duration_seconds: float, config: Sampl
         return max(FRAME_FACTOR, min(nframes, floor_by_factor(num_source_frames, FRAME_FACTOR)))
     min_frames = ceil_by_factor(config.min_frames, FRAME_FACTOR)
     max_frames = floor_by_factor(config.max_frames, FRAME_FACTOR)
-    # durations measured from timestamps carry float error (119.99999 s for 1200 frames at 10 fps): snap
-    # to a micro-frame so the count does not drop by 2 at an even boundary
-    wanted = round(duration_seconds * config.fps, 6)
+    wanted = duration_seconds * config.fps  # qwen-vl-utils' float arithmetic, floored below
     clamped = min(min(max(wanted, min_frames), max_frames), num_source_frames)
     return max(FRAME_FACTOR, floor_by_factor(clamped, FRAME_FACTOR))
 
@@ -236,11 +235,17 @@ def frame_pixel_budget(num_frames: int, config: SamplingConfig) -> tuple[int, fl
 _BOUND_SLACK_SECONDS = 1e-6
 
 
-def select_frames(frame_times: np.ndarray, window: Span, config: SamplingConfig) -> np.ndarray:
+def select_frames(
+    frame_times: np.ndarray, window: Span, config: SamplingConfig, *, average_fps: float | None = None
+) -> np.ndarray:
     """Indices of the frames to sample from ``window``, chosen by presentation time.
 
     The frames whose time lies in ``[window.start, window.end)`` are counted; :func:`smart_nframes` gets
-    that count and their duration (first to last frame plus one mean frame interval). Target times are
+    that count and a duration. With ``average_fps`` (a constant-rate file) the duration is
+    ``count / average_fps``, qwen-vl-utils' own quantity, so the count equals its count in every
+    container (rounded pts, such as 60 fps on Matroska's 1 ms ticks, cannot move it across an even
+    boundary). Without it (a variable-rate file) the duration comes from the pts: first to last frame
+    plus one mean frame interval, to the microsecond. Target times are
     spread evenly from the first to the last of those frames and each takes the frame nearest in time
     (ties go to the even index, like ``torch.round``). On a constant-frame-rate file this is exactly
     qwen-vl-utils' ``round(linspace(first, last, n))``; on a variable-frame-rate file the samples stay
@@ -251,6 +256,7 @@ def select_frames(frame_times: np.ndarray, window: Span, config: SamplingConfig)
         frame_times: Presentation times in seconds of all frames, ascending.
         window: The stretch of source time to sample.
         config: Sampling settings.
+        average_fps: The file's average frame rate (``VideoInfo.fps``) when its rate is constant.
 
     Returns:
         int64 indices into ``frame_times``, non-decreasing, of even length.
@@ -269,7 +275,12 @@ def select_frames(frame_times: np.ndarray, window: Span, config: SamplingConfig)
         index = lo if count == 1 else max(0, int(np.searchsorted(times, window.start, side="right")) - 1)
         return np.full(FRAME_FACTOR, index, dtype=np.int64)
     first, last = times[lo], times[hi - 1]
-    duration = (last - first) * count / (count - 1)
+    if average_fps is not None and math.isfinite(average_fps) and average_fps > 0:
+        duration = count / average_fps
+    else:
+        # pts carry float error (119.99999 s for 1200 frames at 10 fps): a microsecond keeps the count
+        # from dropping by 2 at an even boundary
+        duration = round((last - first) * count / (count - 1), 6)
     nframes = smart_nframes(count, duration, config)
     targets = np.linspace(first, last, nframes)
     return _nearest(times[lo:hi], targets) + lo

@@ -217,14 +217,14 @@ def _scan_open(
     if first_frame is None:
         detail = f" ({decode_error})" if decode_error else ""
         raise VideoError(path, f"its video stream cannot be decoded: no frame came out{detail}")
-    last_duration = 0.0
+    last_ticks = 0
     if missing_pts:
         logger.info("%s: packets carry no timestamps; indexing frames by decoding the whole stream", path)
         index = _index_by_decoding(path, stream.index, time_base, stream.guessed_rate)
     else:
         index = _index_from_packets(stream.index, time_base, pts, dts, keys, discard)
-        last_duration = float(durations[int(np.argmax(index.packet_pts))] * time_base)
-    return _info(path, container, stream, first_frame, index, last_duration), index
+        last_ticks = durations[int(np.argmax(index.packet_pts))]
+    return _info(path, container, stream, first_frame, index, last_ticks), index
 
 
 def _reason(exc: BaseException) -> str:
@@ -324,10 +324,16 @@ def _info(
     stream: VideoStream,
     first_frame: av.VideoFrame,
     index: StreamIndex,
-    last_duration: float,
+    last_ticks: int,
 ) -> VideoInfo:
-    """Assemble the :class:`VideoInfo`; the last frame lasts ``last_duration`` (or a typical interval)."""
+    """Assemble the :class:`VideoInfo`; the last frame lasts ``last_ticks`` (or a typical interval).
+
+    The duration runs from the first frame's pts to the last frame's end, computed as torchcodec computes
+    its content duration, so ``fps`` (frames / duration) is torchcodec's ``average_fps`` to the bit, the
+    rate qwen-vl-utils plans with.
+    """
     times = index.frame_times
+    last_duration = float(last_ticks * index.time_base)
     num_frames = len(times)
     intervals = np.diff(times)
     typical = float(np.median(intervals)) if intervals.size else 0.0
@@ -335,7 +341,12 @@ def _info(
     if last <= 0:
         rate = stream.guessed_rate or stream.average_rate
         last = 1.0 / float(rate) if rate else 0.04
-    duration = float(times[-1] - times[0]) + last
+    if last == last_duration and index.exact:
+        duration = _seconds(int(index.frame_pts[-1]) + last_ticks, index.time_base) - _seconds(
+            int(index.frame_pts[0]), index.time_base
+        )
+    else:
+        duration = float(times[-1] - times[0]) + last
     rotation = _rotation(first_frame)
     width, height = first_frame.width, first_frame.height
     if rotation in (90, 270):
@@ -355,6 +366,11 @@ def _info(
         start_seconds=max(0.0, float(times[0])),
         is_vfr=is_vfr,
     )
+
+
+def _seconds(pts: int, time_base: Fraction) -> float:
+    """``pts`` in seconds, multiplied before divided (torchcodec's ``ptsToSeconds``)."""
+    return float(pts) * time_base.numerator / time_base.denominator
 
 
 def _rotation(frame: av.VideoFrame) -> int:

@@ -121,6 +121,11 @@ class VideoReader:
     def __repr__(self) -> str:
         return f"VideoReader({str(self._path)!r})"
 
+    def select(self, window: Span, config: SamplingConfig) -> np.ndarray:
+        """Frames :meth:`sample` takes from ``window``: counted from the average fps unless it varies."""
+        average_fps = None if self._info.is_vfr else self._info.fps
+        return select_frames(self._index.frame_times, window, config, average_fps=average_fps)
+
     def sample(self, config: SamplingConfig | None = None, window: Span | None = None) -> Clip:
         """Sample a window the way a Qwen-VL model expects it.
 
@@ -149,7 +154,7 @@ class VideoReader:
                 f"Invalid window: {window.start}-{window.end} s. It must overlap the video "
                 f"({video_span.start:.3f}-{video_span.end:.3f} s)."
             )
-        indices = select_frames(self._index.frame_times, window, config)
+        indices = self.select(window, config)
         min_pixels, max_pixels = frame_pixel_budget(len(indices), config)
         size = smart_resize(
             info.height, info.width, factor=config.patch_factor, min_pixels=min_pixels, max_pixels=max_pixels
