@@ -30,9 +30,10 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +46,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 STATIC = resources.files("vidspan.server") / "static"
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+MAX_VIDEO_ID = 2**63 - 1
+"""The largest id either store can hold (SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit); larger
+ids are refused with 422 before they reach the database, whose drivers fail on them."""
+NO_NUL = r"^[^\x00]*$"
+"""Text parameters may not hold NUL characters (PostgreSQL text cannot store them)."""
+VideoId = Annotated[int, PathParam(ge=1, le=MAX_VIDEO_ID, description="The id of an indexed video.")]
 
 
 class LockedLibrary:
@@ -79,19 +86,19 @@ class CaptionRequest(BaseModel):
     """Body of ``POST /api/caption``."""
 
     model_config = ConfigDict(extra="forbid")
-    video_id: int
+    video_id: int = Field(ge=1, le=MAX_VIDEO_ID)
     fps: float | None = Field(default=None, gt=0, le=30)
-    max_frames: int | None = Field(default=None, ge=1, le=1024)
+    max_frames: int | None = Field(default=None, ge=2, le=1024)
 
 
 class FindRequest(BaseModel):
     """Body of ``POST /api/find``."""
 
     model_config = ConfigDict(extra="forbid")
-    video_id: int
+    video_id: int = Field(ge=1, le=MAX_VIDEO_ID)
     queries: list[str] = Field(min_length=1, max_length=32)
     fps: float | None = Field(default=None, gt=0, le=30)
-    max_frames: int | None = Field(default=None, ge=1, le=1024)
+    max_frames: int | None = Field(default=None, ge=2, le=1024)
 
 
 class _Guard:
@@ -189,10 +196,10 @@ def create_app(
     )
     app.add_middleware(_Guard, token=token, max_body_bytes=max_body_bytes)
 
-    def video_or_404(video_id: str) -> IndexedVideo:
-        found = lib.video(int(video_id)) if video_id.isdigit() else None
+    def video_or_404(video_id: int) -> IndexedVideo:
+        found = lib.video(video_id)
         if found is None:
-            raise HTTPException(status_code=404, detail=f"No video with id {video_id!r} in the library.")
+            raise HTTPException(status_code=404, detail=f"No video with id {video_id} in the library.")
         return found
 
     def run_model(fn: Any, video: IndexedVideo, *args: Any, **options: Any) -> Any:
@@ -207,6 +214,8 @@ def create_app(
         try:
             with model_lock:
                 return fn(video.path, *args, model=model, **options)
+        except ValueError as exc:  # the library's own check of an argument the request gave
+            raise HTTPException(status_code=422, detail=" ".join(str(exc).split())) from None
         except VidspanError as exc:
             raise HTTPException(status_code=500, detail=" ".join(str(exc).split())) from None
 
@@ -216,24 +225,30 @@ def create_app(
         return {"videos": [_video_json(v) for v in lib.videos()]}
 
     @app.get("/api/videos/{video_id}", tags=["library"])
-    def get_video(video_id: str) -> dict[str, Any]:
+    def get_video(video_id: VideoId) -> dict[str, Any]:
         """One video and its timed events."""
         video = video_or_404(video_id)
         return _video_json(video) | {"events": [e.to_dict() for e in lib.events(video.id)]}
 
     @app.get("/api/videos/{video_id}/events.vtt", tags=["library"], response_class=PlainTextResponse)
-    def get_video_vtt(video_id: str) -> PlainTextResponse:
+    def get_video_vtt(video_id: VideoId) -> PlainTextResponse:
         """A video's events as WebVTT cues (for ``<track kind="chapters">``)."""
         video = video_or_404(video_id)
         return PlainTextResponse(events_to_vtt(lib.events(video.id)), media_type="text/vtt; charset=utf-8")
 
     @app.get("/api/search", tags=["library"])
     def search(
-        q: str = Query(min_length=1, max_length=1000, description="What to look for."),
+        q: str = Query(min_length=1, max_length=1000, pattern=NO_NUL, description="What to look for."),
         limit: int = Query(10, ge=1, le=100),
-        path: str | None = Query(None, description="Only videos whose path matches this glob."),
-        start: float | None = Query(None, ge=0, description="Only moments ending after this second."),
-        end: float | None = Query(None, ge=0, description="Only moments starting before this second."),
+        path: str | None = Query(
+            None, max_length=1000, pattern=NO_NUL, description="Only videos whose path matches this glob."
+        ),
+        start: float | None = Query(
+            None, ge=0, allow_inf_nan=False, description="Only moments ending after this second."
+        ),
+        end: float | None = Query(
+            None, ge=0, allow_inf_nan=False, description="Only moments starting before this second."
+        ),
     ) -> dict[str, Any]:
         """Moments across the library that match ``q``, best first."""
         started = time.perf_counter()
@@ -254,7 +269,7 @@ def create_app(
         """Caption an indexed video with the server's model (the index is not changed)."""
         from vidspan.caption import caption
 
-        video = video_or_404(str(body.video_id))
+        video = video_or_404(body.video_id)
         result = run_model(caption, video, fps=body.fps, max_frames=body.max_frames)
         return (
             {"video_id": video.id, "video": video.path, "model": result.model}
@@ -270,7 +285,7 @@ def create_app(
         """Find when each query happens in an indexed video with the server's model."""
         from vidspan.find import find
 
-        video = video_or_404(str(body.video_id))
+        video = video_or_404(body.video_id)
         results = run_model(find, video, list(body.queries), fps=body.fps, max_frames=body.max_frames)
         return {
             "video_id": video.id,
@@ -281,7 +296,7 @@ def create_app(
         }
 
     @app.get("/media/{video_id}", tags=["media"], response_class=FileResponse)
-    def media(video_id: str) -> FileResponse:
+    def media(video_id: VideoId) -> FileResponse:
         """The file of an indexed video (supports ``Range`` requests)."""
         video = video_or_404(video_id)
         path = Path(video.path)
