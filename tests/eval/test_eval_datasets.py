@@ -254,6 +254,7 @@ def test_registry_names_and_lookups():
         "charades-sta",
         "activitynet",
         "qvhighlights",
+        "timechat-coco",
     }
     assert get_benchmark_spec("Charades_STA").name == "charades-sta"
     assert get_benchmark_spec("charades-timelens").subset == "charades"

@@ -38,7 +38,8 @@ def _bench_options(f: Any) -> Any:
                      help="The benchmark's annotation file.")(f)  # fmt: skip
     f = click.option("--bench", "bench", required=True,
                      help="charades-timelens, activitynet-timelens, qvhighlights-timelens, timelens, "
-                          "charades-sta, activitynet, qvhighlights.")(f)  # fmt: skip
+                          "charades-sta, activitynet, qvhighlights, timechat-coco (Charades-STA and "
+                          "ActivityNet also read TimeChat's COCO-style JSON).")(f)  # fmt: skip
     return f
 
 
@@ -95,7 +96,7 @@ def grounding_command(bench: str, annotations: str, videos: str | None, subset: 
 @click.option(
     "--format",
     "prediction_format",
-    type=click.Choice(["timelens", "qvhighlights", "vidspan-run"]),
+    type=click.Choice(["timelens", "timechat", "qvhighlights", "vidspan-run"]),
     default=None,
     help="Prediction format (detected when omitted).",
 )
@@ -104,11 +105,13 @@ def grounding_command(bench: str, annotations: str, videos: str | None, subset: 
 def score_command(predictions: str, bench: str, annotations: str, videos: str | None, subset: str | None,
                   durations: str | None, prediction_format: str | None, round_to_seconds: bool,
                   as_json: bool) -> None:  # fmt: skip
-    """Score PREDICTIONS (a TimeLens or QVHighlights file, or a vidspan run) with the official metrics.
+    """Score PREDICTIONS (a TimeLens, TimeChat/VTG-LLM or QVHighlights file, or a vidspan run).
 
     Example:
 
         vidspan eval score preds.jsonl --bench qvhighlights --annotations highlight_val_release.jsonl
+        vidspan eval score fmt_charades_test_f96_result.json --bench charades-sta \
+            --annotations test.caption_coco_format.json
     """
     from vidspan.eval.score import score_predictions
 
@@ -132,20 +135,23 @@ def _load(bench: str, annotations: str, videos: str | None, subset: str | None, 
 
 def render_scores(result: dict[str, Any]) -> str:
     """Readable tables for :func:`vidspan.eval.score.score_predictions`."""
-    lines = [f"{result['benchmark']} ({result['format']}), TimeLens protocol, "
+    label = result.get("protocol_label", "TimeLens protocol")
+    lines = [f"{result['benchmark']} ({result['format']}), {label}, "
              f"rounding to seconds: {'on' if result.get('round_to_seconds') else 'off'}"]  # fmt: skip
+    window = f", {result['gt_window']} GT window" if result.get("num_multi_window_samples") else ""
     missing = result.get("num_without_prediction") or result.get("num_failed") or 0
     if missing:
         lines.append(f"{missing} of {result['num_samples']} samples have no usable prediction")
     for mode in ("lenient", "strict"):
         block = result.get(mode) or {}
-        lines += ["", f"{mode}:", "| subset | R1@0.3 | R1@0.5 | R1@0.7 | mIoU | samples | unparsed % |",
+        lines += ["", f"{mode} (TimeLens protocol{window}):",
+                  "| subset | R1@0.3 | R1@0.5 | R1@0.7 | mIoU | samples | unparsed % |",
                   "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for subset, m in block.items():
             r1 = " | ".join(f"{m[k]:.2f}" for k in ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"))
             lines.append(f"| {subset} | {r1} | {m['num_samples']} | {m['parse_failure_rate']:.1f} |")
     if "qvhighlights" in result:
-        lines += ["", "QVHighlights official metrics:"]
+        lines += ["", "QVHighlights official metrics (MR R1 scores the best-matching GT window):"]
         lines += [f"  {k}: {v}" for k, v in result["qvhighlights"]["brief"].items()]
     return "\n".join(lines)
 

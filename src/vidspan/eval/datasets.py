@@ -1,5 +1,8 @@
 """Benchmark annotation loaders: TimeLens-Bench, Charades-STA, ActivityNet Captions and QVHighlights.
 
+Charades-STA and ActivityNet Captions are also read in TimeChat / VTG-LLM's COCO-style form
+(``<split>.caption_coco_format.json``), detected from the file's content.
+
 Each loader reads one annotation file into :class:`~vidspan.eval.samples.GroundingSample` objects with
 stable ids and the ground truth in typed fields. :func:`load_benchmark` looks a benchmark up by name, loads
 it and finds each sample's video file; videos that are not found are listed in
@@ -37,6 +40,7 @@ __all__ = [
     "load_activitynet",
     "load_benchmark",
     "load_charades_sta",
+    "load_coco_grounding",
     "load_qvhighlights",
     "load_timelens",
     "normalize_query",
@@ -99,8 +103,10 @@ def load_charades_sta(
 ) -> list[GroundingSample]:
     """Load a Charades-STA text file: one ``<vid> <start> <end>##<sentence>`` per line.
 
-    Blank lines are skipped. Sample ids are ``"<vid>#<k>"`` where ``k`` counts that video's queries in
-    file order from 0 (stable while the file is unchanged). Sentences keep their text, whitespace-stripped.
+    A JSON file (one starting with ``{``) is read as TimeChat's COCO-style form with
+    :func:`load_coco_grounding` instead. Blank lines are skipped. Sample ids are ``"<vid>#<k>"`` where
+    ``k`` counts that video's queries in file order from 0 (stable while the file is unchanged).
+    Sentences keep their text, whitespace-stripped.
 
     Args:
         path: ``charades_sta_test.txt`` or a file of the same format.
@@ -112,10 +118,13 @@ def load_charades_sta(
         BenchmarkFormatError: A line (named by number) or the durations file is malformed.
     """
     path = Path(path)
+    text = _read_text(path)
+    if text.lstrip().startswith("{"):  # TimeChat's COCO-style JSON, not the text format
+        return load_coco_grounding(path, "charades-sta", durations)
     lengths = _read_durations(durations)
     counts: dict[str, int] = {}
     samples = []
-    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
+    for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         head, sep, sentence = line.partition("##")
@@ -154,12 +163,16 @@ def load_activitynet(path: str | Path) -> list[GroundingSample]:
     """Load an ActivityNet Captions file (``{vid: {"duration", "timestamps", "sentences"}}``).
 
     One sample per sentence, id ``"<vid>#<i>"``, sentences whitespace-stripped, subset ``"activitynet"``.
+    A COCO-style file (a top-level ``annotations`` list) is read with :func:`load_coco_grounding`.
 
     Raises:
         EvalFileNotFoundError: The file does not exist.
         BenchmarkFormatError: The file is not valid JSON or an entry is malformed.
     """
-    return _load_paired_json(Path(path), "timestamps", "sentences", "activitynet", str.strip)
+    data = _read_json_object(Path(path))
+    if isinstance(data.get("annotations"), list):  # TimeChat's COCO-style form
+        return load_coco_grounding(path, "activitynet")
+    return _paired_samples(Path(path), data, "timestamps", "sentences", "activitynet", str.strip)
 
 
 def load_qvhighlights(path: str | Path) -> list[GroundingSample]:
@@ -218,6 +231,57 @@ def load_qvhighlights(path: str | Path) -> list[GroundingSample]:
     return samples
 
 
+def load_coco_grounding(
+    path: str | Path, subset: str = "charades-sta", durations: Mapping[str, float] | str | Path | None = None
+) -> list[GroundingSample]:
+    """Load TimeChat / VTG-LLM's COCO-style grounding file (``test.caption_coco_format.json``).
+
+    The file is ``{"annotations": [{"image_id": "3MSZA.mp4", "caption": ..., "timestamp": [s, e],
+    "id": 0}, ...]}``, as TimeChat's ``utils/get_coco_format.py`` writes it. The sample id and ``qid`` are
+    the annotation ``id`` (the key of TimeChat's prediction files); ``video`` is the ``image_id`` file name.
+    A ``duration`` in an annotation, in an ``images`` entry (``{"id": image_id, "duration"}``) or in
+    ``durations`` (keyed with or without the extension) is kept.
+
+    Raises:
+        EvalFileNotFoundError: The file (or the durations file) does not exist.
+        BenchmarkFormatError: The file is not this format, an annotation is malformed or an id repeats.
+    """
+    path = Path(path)
+    data = _read_json_object(path)
+    annotations = data.get("annotations")
+    if not isinstance(annotations, list):
+        raise BenchmarkFormatError(f"{path}: expected a COCO-style object with an 'annotations' list.")
+    lengths = _read_durations(durations)
+    for image in data.get("images") or []:
+        if isinstance(image, dict) and isinstance(image.get("id"), str) and image.get("duration") is not None:
+            lengths[image["id"]] = _optional_duration(image["duration"], f"{path}: images {image['id']!r}")
+    samples, seen = [], set()
+    for i, ann in enumerate(annotations):
+        where = f"{path}: annotations[{i}]"
+        ann = require_object(ann, where, ("image_id", "caption", "timestamp", "id"))
+        qid = ann["id"]
+        if not isinstance(qid, int) or isinstance(qid, bool) or qid in seen:
+            raise BenchmarkFormatError(f"{where}: 'id' must be an integer unique in the file, got {qid!r}.")
+        seen.add(qid)
+        video = require_text(ann["image_id"], f"{where}: image_id").replace("\\", "/").rsplit("/", 1)[-1]
+        duration = _optional_duration(ann.get("duration"), where)
+        if duration is None:
+            duration = lengths.get(video, lengths.get(video.rsplit(".", 1)[0]))
+        samples.append(
+            GroundingSample(
+                id=str(qid),
+                video=video,
+                query=require_text(ann["caption"], f"{where}: caption").strip(),
+                gt_spans=(_gt_span(ann["timestamp"], f"{where}: timestamp"),),
+                subset=subset,
+                duration=duration,
+                qid=qid,
+            )
+        )
+    logger.debug("Loaded %d COCO-style samples (%s) from %s", len(samples), subset, path)
+    return samples
+
+
 # --------------------------------------------------------------------------------------------- registry
 
 
@@ -250,6 +314,7 @@ _REGISTRY: tuple[tuple[str, Callable[..., list[GroundingSample]], str | None, st
     ("charades-sta", load_charades_sta, "charades-sta", "Charades-STA text file (charades_sta_test.txt)"),
     ("activitynet", load_activitynet, "activitynet", "ActivityNet Captions JSON (val_2.json)"),
     ("qvhighlights", load_qvhighlights, "qvhighlights", "QVHighlights JSONL (highlight_val_release.jsonl)"),
+    ("timechat-coco", load_coco_grounding, None, "TimeChat / VTG-LLM COCO-style file (caption_coco_format)"),
 )
 
 
@@ -435,8 +500,19 @@ def _load_paired_json(
     path: Path, spans_key: str, texts_key: str, subset: str, clean: Callable[[str], str]
 ) -> list[GroundingSample]:
     """``{vid: {"duration", spans_key: [[s, e], ...], texts_key: [...]}}`` → one sample per pair."""
+    return _paired_samples(path, _read_json_object(path), spans_key, texts_key, subset, clean)
+
+
+def _paired_samples(
+    path: Path,
+    data: Mapping[str, Any],
+    spans_key: str,
+    texts_key: str,
+    subset: str,
+    clean: Callable[[str], str],
+) -> list[GroundingSample]:
     samples = []
-    for vid, entry in _read_json_object(path).items():
+    for vid, entry in data.items():
         where = f"{path}: video {vid!r}"
         entry = require_object(entry, where, (spans_key, texts_key))
         duration = _optional_duration(entry.get("duration"), where)

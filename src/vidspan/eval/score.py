@@ -1,4 +1,4 @@
-"""Scoring prediction files written by other tools (TimeLens, QVHighlights submissions) or by vidspan."""
+"""Scoring prediction files written by other tools (TimeLens, TimeChat, QVHighlights) or by vidspan."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from vidspan.parse import parse_span
 
 logger = logging.getLogger(__name__)
 
+GT_WINDOW = "first"
+"""Which ground-truth window the TimeLens protocol scores: the first of each sample's ``gt_spans``."""
+
 
 def score_predictions(
     predictions: str | Path,
@@ -26,14 +29,17 @@ def score_predictions(
 ) -> dict[str, Any]:
     """Score a prediction file against a benchmark with the official metrics.
 
-    TimeLens files and vidspan runs get the TimeLens protocol (first span, no swap, no clip, unparsed or
-    missing predictions score IoU 0), lenient and strict. QVHighlights submissions scored against the
-    QVHighlights annotations get the official moment-retrieval and highlight metrics as well.
+    Every format gets the TimeLens protocol (first predicted span, no swap, no clip, unparsed or missing
+    predictions score IoU 0), lenient and strict, against the **first** ground-truth window of each
+    sample (``gt_window: "first"``; ``num_multi_window_samples`` counts the samples that have more, where
+    this is not the benchmark's own R1). QVHighlights submissions scored against the QVHighlights
+    annotations get the official moment-retrieval (best-matching window) and highlight metrics as well.
 
     Args:
         predictions: A prediction file, or a vidspan run directory.
         benchmark: The benchmark the predictions answer.
-        prediction_format: ``"timelens"``, ``"qvhighlights"`` or ``"vidspan-run"``; detected when ``None``.
+        prediction_format: ``"timelens"``, ``"timechat"``, ``"qvhighlights"`` or ``"vidspan-run"``;
+            detected when ``None``.
         round_to_seconds: Round predictions to whole seconds first (TimeLens' inference-script behaviour).
 
     Returns:
@@ -44,7 +50,7 @@ def score_predictions(
     if fmt == "vidspan-run":
         records = read_records(Path(predictions) / "samples.jsonl")
         result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
-        return {"format": fmt, "benchmark": benchmark.name} | result
+        return {"format": fmt, "benchmark": benchmark.name} | _window_metadata(samples) | result
 
     joined = load_predictions(predictions, samples, fmt)
     lenient: list[tuple[float, float] | None] = []
@@ -63,6 +69,7 @@ def score_predictions(
         "format": fmt,
         "benchmark": benchmark.name,
         "protocol": "timelens",
+        **_window_metadata(samples),
         "round_to_seconds": round_to_seconds,
         "num_samples": len(samples),
         "num_without_prediction": len(missing),
@@ -76,6 +83,15 @@ def score_predictions(
     if missing:
         logger.warning("%d of %d samples have no prediction; they score IoU 0", len(missing), len(samples))
     return result
+
+
+def _window_metadata(samples: list[Any]) -> dict[str, Any]:
+    """Which GT window the TimeLens-protocol blocks score, and how many samples have several."""
+    multi = sum(len(s.gt_spans) > 1 for s in samples)
+    label = "TimeLens protocol, first ground-truth window"
+    if multi:
+        label += f" ({multi} of {len(samples)} samples have several; not the benchmark's own R1)"
+    return {"gt_window": GT_WINDOW, "num_multi_window_samples": multi, "protocol_label": label}
 
 
 def _summary(
