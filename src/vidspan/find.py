@@ -80,8 +80,11 @@ def find(
         timings["total"] = time.perf_counter() - started
     template = prompt if prompt is not None else vm.family.find_prompt
     budget = max_new_tokens or vm.family.find_max_new_tokens
-    record = settings.to_dict() | vm.settings() | {"prompt": template, "max_new_tokens": budget}
-    results = [replace(r, settings=record, timings=dict(timings)) for r in results]
+    record = settings.to_dict() | vm.settings() | {"prompt_template": template, "max_new_tokens": budget}
+    results = [
+        replace(r, settings=record | {"prompt": vm.family.render_find_prompt(q, prompt)}, timings=dict(timings))
+        for q, r in zip(queries, results, strict=True)
+    ]
     return results[0] if single else results
 
 

@@ -14,25 +14,18 @@ from vidspan.eval.audit import audit_references, load_audit, validate_audit
 from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.judge_frames import video_frames
 from vidspan.eval.run import RunError
-from vidspan.judge.base import CachedJudge, JudgeError, JudgeReply, JudgeRequest, JudgeSettings
+from vidspan.judge.base import JudgeError, JudgeRequest
 from vidspan.judge.gemini_judge import GeminiJudge
 from vidspan.testing.fake_judges import FakeJudgeServer
+from vidspan.testing.judges import ScriptedJudge
 from vidspan.video import SamplingConfig, sample_clip
 
 FRAMES = {"num_frames": 2, "max_pixels": 64 * 64}
 
 
-class ScriptedJudge(CachedJudge):
-    """A judge whose replies come from ``respond(request)``; every request is kept in ``requests``."""
-
-    def __init__(self, respond: Callable[[JudgeRequest], str]):
-        super().__init__(JudgeSettings(backend="scripted", model="script-1"), cache=False)
-        self.respond = respond
-        self.requests: list[JudgeRequest] = []
-
-    def _call(self, request: JudgeRequest) -> JudgeReply:
-        self.requests.append(request)
-        return JudgeReply(self.respond(request), prompt_tokens=10, completion_tokens=5)
+def scripted_judge(respond: Callable[[JudgeRequest], str]) -> ScriptedJudge:
+    """The real judge with only its network call answered by ``respond``."""
+    return ScriptedJudge(respond, model="script-1", prompt_tokens=10, completion_tokens=5)
 
 
 def finding(severity: str = "minor") -> dict:
@@ -93,7 +86,7 @@ def test_video_frames_are_jpegs_at_true_times(shared_videos):
 
 
 def test_audit_consensus_summary_and_exclusions(shared_videos, tmp_path):
-    judge = ScriptedJudge(scripted)
+    judge = scripted_judge(scripted)
     seen = []
     run = audit_references(make_benchmark(shared_videos), judge, out_dir=tmp_path / "audit", runs=3, **FRAMES,
                            progress=lambda done, total, message: seen.append((done, total)))  # fmt: skip
@@ -163,17 +156,17 @@ def test_audit_resumes_and_retries_failed_items(shared_videos, tmp_path):
             raise JudgeError("connection refused")
         return scripted(request)
 
-    first = ScriptedJudge(down_for_b)
+    first = scripted_judge(down_for_b)
     run = audit_references(benchmark, first, out_dir=tmp_path, runs=3, **FRAMES)
     assert run.summary["failed_ids"] == ["b"] and "judge failed" in run.load().items["b"]["error"]
     assert len(first.requests) == 7  # a and c: 3 runs each; b: the first call fails
 
-    second = ScriptedJudge(scripted)
+    second = scripted_judge(scripted)
     run = audit_references(benchmark, second, out_dir=tmp_path, runs=3, **FRAMES)
     assert ["[b]" in r.prompt for r in second.requests] == [True] * 3
     assert run.summary["failed_ids"] == [] and run.summary["overall"]["num_consensus_error"] == 2
 
-    third = ScriptedJudge(scripted)
+    third = scripted_judge(scripted)
     again = audit_references(benchmark, third, out_dir=tmp_path, runs=3, **FRAMES)
     assert third.requests == [] and again.summary["sentence"] == run.summary["sentence"]
 
@@ -184,7 +177,7 @@ def test_audit_resumes_and_retries_failed_items(shared_videos, tmp_path):
 
 
 def test_audit_works_in_worker_threads(shared_videos, tmp_path):
-    judge = ScriptedJudge(scripted)
+    judge = scripted_judge(scripted)
     benchmark = make_benchmark(shared_videos)
     run = audit_references(benchmark, judge, out_dir=tmp_path, runs=3, max_workers=3, **FRAMES)
     assert run.summary["overall"]["num_consensus_error"] == 3 and judge.usage.unscored == 4

@@ -1,8 +1,9 @@
 """AutoDQ protocol: per-sample scores, aggregation, failures, consensus, the video-aware pass, resuming.
 
-The judge here is a scripted in-process :class:`Judge` whose replies follow a small "world": which facts
-each caption yields and how each (caption, fact) pair relates. The prompts are the real ones; the world
-reads them back (the caption between triple quotes, the numbered statements).
+The judge here is :class:`vidspan.testing.judges.ScriptedJudge`: the real judge (cache, JSON parsing,
+re-asks) with only the network call faked. Its replies follow a small "world": which facts each caption
+yields and how each (caption, fact) pair relates. The prompts are the real ones; the world reads them back
+(the caption between triple quotes, the numbered statements).
 """
 
 from __future__ import annotations
@@ -25,60 +26,12 @@ from vidspan.eval.autodq_scoring import AutoDQOptions, score_sample
 from vidspan.eval.caption_data import load_caption_benchmark, load_dream1k
 from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.run import RunError
-from vidspan.judge.base import (
-    Judge,
-    JudgeError,
-    JudgeReply,
-    JudgeRequest,
-    JudgeSettings,
-    JudgeUnscoredError,
-    Usage,
-)
+from vidspan.judge.base import JudgeError, JudgeRequest
+from vidspan.testing.judges import ScriptedJudge
 
 DREAM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dream1k" / "DREAM-1k.jsonl"
 
 # ------------------------------------------------------------------------------------------ scripted judge
-
-
-class ScriptedJudge(Judge):
-    """The judge interface over ``responder(request) -> text``, with a cache and JSON re-asks."""
-
-    def __init__(self, responder: Callable[[JudgeRequest], str], model: str = "scripted-1"):
-        self.settings = JudgeSettings(backend="scripted", model=model)
-        self.usage = Usage()
-        self.responder = responder
-        self.requests: list[JudgeRequest] = []
-        self._cache: dict[str, JudgeReply] = {}
-
-    def _call(self, request: JudgeRequest) -> JudgeReply:
-        self.requests.append(request)
-        return JudgeReply(self.responder(request), prompt_tokens=100, completion_tokens=20, cost_usd=0.001)
-
-    def complete(self, request: JudgeRequest) -> JudgeReply:
-        key = request.fingerprint()
-        if key in self._cache:
-            self.usage.cached_calls += 1
-            return self._cache[key]
-        reply = self._call(request)
-        self.usage.calls += 1
-        self.usage.prompt_tokens += reply.prompt_tokens or 0
-        self.usage.completion_tokens += reply.completion_tokens or 0
-        self.usage.cost_usd += reply.cost_usd or 0.0
-        self._cache[key] = reply
-        return reply
-
-    def ask_json(self, request: JudgeRequest, validate: Callable[[Any], Any], *, attempts: int = 3) -> Any:
-        replies = []
-        for attempt in range(attempts):
-            reply = self.complete(request) if attempt == 0 else self._call(request)
-            replies.append(reply.text)
-            text = re.sub(r"^```(?:json)?\s*|\s*```$", "", reply.text.strip())
-            try:
-                return validate(json.loads(text))
-            except ValueError:
-                continue
-        self.usage.unscored += 1
-        raise JudgeUnscoredError(f"no usable reply in {attempts} attempts", tuple(replies))
 
 
 def _caption_in(prompt: str) -> str | None:
@@ -352,7 +305,7 @@ def _run_world() -> tuple[list[CaptionSample], dict[str, str], World]:
 
 def test_run_writes_the_directory_with_autodq_aggregation(tmp_path):
     samples, candidates, world = _run_world()
-    judge = ScriptedJudge(world)
+    judge = ScriptedJudge(world, prompt_tokens=100, completion_tokens=20, cost_usd=0.001)
     run = evaluate_captions(_bench(samples), candidates, judge, out_dir=tmp_path / "run")
     table = run.metrics["scores"]["events"]["text"]
     assert table["subsets"]["a"]["f1"] == 0.5  # mean-then-F1; the mean of per-sample F1 would be 0
@@ -443,7 +396,8 @@ def test_resume_skips_finished_samples_and_retries_the_rest(tmp_path):
     assert {_caption_in(r.prompt) for r in changed.requests} == {"cand b1, rewritten.", "ref b1."}
     header = json.loads((out / "header.json").read_text())
     assert [s["samples_judged"] for s in header["sessions"]] == [3, 1, 0, 1]
-    assert run.metrics["judge_usage"]["judge"]["calls"] == 9 + 3
+    # the first session paid for 9 questions and 2 re-asks of a2's garbage one (3 attempts in all)
+    assert run.metrics["judge_usage"]["judge"]["calls"] == 9 + 2 + 3
 
 
 def test_resume_refuses_other_settings(tmp_path):

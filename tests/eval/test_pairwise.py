@@ -11,25 +11,17 @@ import pytest
 from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.pairwise import combine, compare_captions, validate_pairwise
 from vidspan.eval.run import RunError
-from vidspan.judge.base import CachedJudge, JudgeReply, JudgeRequest, JudgeSettings
 from vidspan.judge.openai_judge import OpenAIJudge
 from vidspan.testing.fake_judges import FakeJudgeServer
+from vidspan.testing.judges import ScriptedJudge
 
 FRAMES = {"num_frames": 2, "max_pixels": 64 * 64}
 CAPTION = re.compile(r'Caption (\d):\n"""(.*?)"""', re.S)
 
 
-class ScriptedJudge(CachedJudge):
-    """A judge whose replies come from ``respond(prompt)``; every request is kept in ``requests``."""
-
-    def __init__(self, respond: Callable[[str], str]):
-        super().__init__(JudgeSettings(backend="scripted", model="script-1"), cache=False)
-        self.respond = respond
-        self.requests: list[JudgeRequest] = []
-
-    def _call(self, request: JudgeRequest) -> JudgeReply:
-        self.requests.append(request)
-        return JudgeReply(self.respond(request.prompt))
+def scripted_judge(respond: Callable[[str], str]) -> ScriptedJudge:
+    """The real judge with only its network call answered by ``respond(prompt)``."""
+    return ScriptedJudge(lambda request: respond(request.prompt), model="script-1")
 
 
 def verdict(winner: str) -> str:
@@ -66,7 +58,7 @@ CAPTIONS_B = {"0": "a man eats", "1": "a shirt", "2": "a coat walks", "3": "a re
 
 
 def test_position_bias_is_cancelled(shared_videos, tmp_path):
-    judge = ScriptedJudge(always_first)
+    judge = scripted_judge(always_first)
     run = compare_captions(make_benchmark(shared_videos), CAPTIONS_A, CAPTIONS_B, judge, out_dir=tmp_path,
                            name_a="model-a", name_b="model-b", **FRAMES)  # fmt: skip
     overall = run.summary["overall"]
@@ -89,7 +81,7 @@ def test_position_bias_is_cancelled(shared_videos, tmp_path):
 
 def test_consistent_preference_wins_per_subset_and_report(shared_videos, tmp_path):
     seen = []
-    run = compare_captions(make_benchmark(shared_videos), CAPTIONS_A, CAPTIONS_B, ScriptedJudge(prefers_red),
+    run = compare_captions(make_benchmark(shared_videos), CAPTIONS_A, CAPTIONS_B, scripted_judge(prefers_red),
                            out_dir=tmp_path / "cmp", name_a="model-a", name_b="model-b", **FRAMES,
                            progress=lambda done, total, message: seen.append((done, total)))  # fmt: skip
     summary = run.summary
@@ -120,7 +112,7 @@ def test_consistent_preference_wins_per_subset_and_report(shared_videos, tmp_pat
 def test_unscored_pairs_resume_and_settings(shared_videos, tmp_path):
     benchmark = make_benchmark(shared_videos)
     captions_a = CAPTIONS_A | {"1": "[junk] red"}
-    judge = ScriptedJudge(prefers_red)
+    judge = scripted_judge(prefers_red)
     run = compare_captions(benchmark, captions_a, CAPTIONS_B, judge, out_dir=tmp_path, name_a="a", name_b="b",
                            **FRAMES)  # fmt: skip
     overall = run.summary["overall"]
@@ -131,7 +123,7 @@ def test_unscored_pairs_resume_and_settings(shared_videos, tmp_path):
     assert "Not counted: 1 unscored" in run.summary["sentence"]
     assert "`1` unscored in a_first, b_first" in (run.directory / "report.md").read_text()
 
-    again = ScriptedJudge(prefers_red)
+    again = scripted_judge(prefers_red)
     resumed = compare_captions(benchmark, captions_a, CAPTIONS_B, again, out_dir=tmp_path, name_a="a",
                                name_b="b", **FRAMES)  # fmt: skip
     assert again.requests == [] and resumed.summary["overall"] == overall
@@ -148,10 +140,10 @@ def test_missing_video_fails_the_pair_and_is_retried(shared_videos, tmp_path):
     benchmark = make_benchmark(shared_videos)
     broken = CaptionBenchmark("tiny", "tiny.jsonl", benchmark.samples, str(shared_videos),
                               {"asl-eat.mkv": shared_videos / "asl-eat.mkv"})  # fmt: skip
-    run = compare_captions(broken, CAPTIONS_A, CAPTIONS_B, ScriptedJudge(prefers_red), out_dir=tmp_path,
+    run = compare_captions(broken, CAPTIONS_A, CAPTIONS_B, scripted_judge(prefers_red), out_dir=tmp_path,
                            name_a="a", name_b="b", **FRAMES)  # fmt: skip
     assert run.summary["failed_ids"] == ["2", "3", "4"] and run.summary["overall"]["num_scored"] == 2
-    judge = ScriptedJudge(prefers_red)
+    judge = scripted_judge(prefers_red)
     run = compare_captions(benchmark, CAPTIONS_A, CAPTIONS_B, judge, out_dir=tmp_path, name_a="a", name_b="b",
                            max_workers=2, **FRAMES)  # fmt: skip
     assert len(judge.requests) == 6 and run.summary["failed_ids"] == []
