@@ -82,7 +82,9 @@ def find(
     budget = max_new_tokens or vm.family.find_max_new_tokens
     record = settings.to_dict() | vm.settings() | {"prompt_template": template, "max_new_tokens": budget}
     results = [
-        replace(r, settings=record | {"prompt": vm.family.render_find_prompt(q, prompt)}, timings=dict(timings))
+        replace(
+            r, settings=record | {"prompt": vm.family.render_find_prompt(q, prompt)}, timings=dict(timings)
+        )
         for q, r in zip(queries, results, strict=True)
     ]
     return results[0] if single else results

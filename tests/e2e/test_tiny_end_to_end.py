@@ -113,9 +113,9 @@ def test_cli_with_checkpoint_directory(tiny_model_dirs, shared_videos):
 
 
 def test_cli_against_openai_compatible_server(tiny_model_dirs, shared_videos):
+    from vidspan.models.openai import serve
     from vidspan.models.registry import resolve
     from vidspan.models.transformers_backend import TransformersModel
-    from vidspan.models.openai import serve
 
     model = TransformersModel(resolve(str(tiny_model_dirs["marlin"])))
     with serve(model, served_model="tiny-marlin") as server:

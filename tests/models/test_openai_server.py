@@ -16,8 +16,8 @@ from PIL import Image
 from vidspan.errors import BackendConnectionError, ModelError
 from vidspan.models import families, get_model
 from vidspan.models.base import Generation, ModelSpec, VideoModel
-from vidspan.models.openai.client import OpenAICompatModel
 from vidspan.models.openai import OpenAICompatServer, serve
+from vidspan.models.openai.client import OpenAICompatModel
 from vidspan.types import Clip, Span, VideoInfo
 
 

@@ -1,4 +1,4 @@
-"""The torchvision fallback the transformers backend applies for itself (fresh interpreters: no shared state)."""
+"""The torchvision fallback the transformers backend applies itself (fresh interpreters: no shared state)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ PROBE = (
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=base | env)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=base | env
+    )
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ class Family:
     enable_thinking: bool | None = None
 
     def render_find_prompt(self, event: str, template: str | None = None) -> str:
-        """The grounding prompt for one query: ``template`` (default: the family's) with ``{event}`` filled."""
+        """The grounding prompt for a query: ``template`` (default: the family's) with ``{event}`` filled."""
         return (self.find_prompt if template is None else template).replace("{event}", event.strip())
 
 
