@@ -173,6 +173,12 @@ def parse_span(
     ``[a, b]``, and finally the first two standalone times. Quoted text (an echoed query) is searched
     only when nothing is found outside quotes, and an ``<answer>...</answer>`` block is searched first.
 
+    Numbers outside the canonical form: a decimal comma (``10,5``) is read as ``10.5``, a comma before
+    exactly three digits (``1,234``) gives no span (thousands or decimals cannot be told apart), Unicode
+    digits are read as ASCII, scientific notation (``1.2e1``) is read, a negative time is clamped to 0;
+    each is a violation. A zero-length span (``From 5 to 5.``) is a violation too: lenient parsing returns
+    it as written (it scores IoU 0 against any ground truth that has a length), strict parsing refuses it.
+
     Args:
         text: The model's answer; a leading think block is removed first (not a violation).
         output_format: ``"marlin"`` (``From X to Y.``) or ``"timelens"``
@@ -219,6 +225,8 @@ def parse_span(
             _add(notes, f"invalid time in '{tokens[0]}' - '{tokens[1]}'; no span")
         else:
             written = (start, end)
+            if start == end:
+                _add(notes, f"zero-length span ({start} - {end})")
             span, clipped = fit_span(start, end, duration_seconds, notes)
     result = ParsedSpan(
         span=span,
@@ -345,6 +353,9 @@ def _note_marker_style(marker: re.Match[str], notes: list[str]) -> None:
     for token in (marker["a"], marker["b"]):
         if ":" in token:
             _add(notes, "clock times (mm:ss) instead of seconds")
+            plain = False
+        elif re.fullmatch(rf"{NUMBER_PATTERN}[eE][+-]?[0-9]+", token):
+            _add(notes, "times in scientific notation")
             plain = False
         elif not re.fullmatch(NUMBER_PATTERN, token):
             _add(notes, "times written with a unit")

@@ -1,8 +1,14 @@
 """Time tokens, think blocks and time ranges in free text: text → seconds → :class:`~vidspan.types.Span`.
 
 Every time a model writes is turned into float seconds here. :data:`TIME_PATTERN` is the one regex fragment
-for "a time as a model writes it" (``12``, ``12.5``, ``12.5s``, ``12.5 seconds``, ``1:05``, ``01:02:03.25``);
-every span pattern here and in :mod:`vidspan.parse.formats` is built from it.
+for "a time as a model writes it" (``12``, ``12.5``, ``1.25e1``, ``12.5s``, ``12.5 seconds``, ``1:05``,
+``01:02:03.25``); every span pattern here and in :mod:`vidspan.parse.formats` is built from it.
+
+Number formats in free-text answers (:func:`normalize_numbers`): Unicode decimal digits (``١٠``, ``１０``)
+are read as ASCII digits; a decimal comma (``10,5``) is read as ``10.5``; a comma before exactly three
+digits (``1,234``: a thousands separator or three decimals?) makes the answer unreadable rather than a
+guess; a comma between the two numbers of ``[a,b]`` stays a separator. Each of these is a violation. A
+digit-comma-digit that is none of these never splits into two times.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import unicodedata
 
 from vidspan.types import Span
 
@@ -24,27 +31,31 @@ __all__ = [
     "check_duration",
     "find_time_pair",
     "fit_span",
+    "normalize_numbers",
     "parse_time",
     "strip_think",
 ]
 
 NUMBER_PATTERN = r"[0-9]+(?:\.[0-9]+)?"
-"""An unsigned decimal number in ASCII digits (no sign, no exponent)."""
+"""An unsigned decimal number in ASCII digits (no sign, no exponent): the canonical answer forms' number."""
+
+_EXPONENT_PATTERN = r"(?:[eE][+-]?[0-9]+)"
+_LOOSE_NUMBER_PATTERN = rf"{NUMBER_PATTERN}{_EXPONENT_PATTERN}?"  # free text also has 1.2e1
 
 CLOCK_PATTERN = r"[0-9]+:[0-9]{2}(?::[0-9]{2})?(?:\.[0-9]+)?"
 """``m:ss`` or ``h:mm:ss`` with an optional fraction of a second."""
 
 _UNIT_PATTERN = r"(?: ?(?:seconds|second|secs|sec|s)\b)"
 
-TIME_PATTERN = rf"(?:{CLOCK_PATTERN}|{NUMBER_PATTERN}{_UNIT_PATTERN}?)"
-"""A time token: a clock time, or a number with an optional unit glued or after one space.
+TIME_PATTERN = rf"(?:{CLOCK_PATTERN}|{_LOOSE_NUMBER_PATTERN}{_UNIT_PATTERN}?)"
+"""A time token: a clock time, or a number (exponent allowed) with an optional unit glued or after one space.
 
 It has no groups of its own and must be compiled with ``re.IGNORECASE`` (units may be capitalised). To
 search free text use :data:`TIME_TOKEN_PATTERN`, which adds word and number boundaries.
 """
 
-_BEFORE = r"(?<![0-9A-Za-z_.:])"  # a token must not start inside a word or a number ...
-_AFTER = r"(?![0-9A-Za-z_]|[.:][0-9])"  # ... nor stop inside one
+_BEFORE = r"(?<![0-9A-Za-z_.:])(?<![0-9],)"  # a token must not start inside a word or a number ...
+_AFTER = r"(?![0-9A-Za-z_]|[.:,][0-9])"  # ... nor stop inside one (10,5 is never the two times 10 and 5)
 
 TIME_TOKEN_PATTERN = rf"{_BEFORE}{TIME_PATTERN}{_AFTER}"
 """:data:`TIME_PATTERN` that neither starts nor stops inside a word or another number (``Qwen2.5-VL``)."""
@@ -52,7 +63,7 @@ TIME_TOKEN_PATTERN = rf"{_BEFORE}{TIME_PATTERN}{_AFTER}"
 DASH_PATTERN = "[\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212~]"
 """One range dash: hyphen, the Unicode dashes (en ``–``, em ``—``, minus ``−``) or a tilde."""
 
-_C = rf"{_BEFORE}{CLOCK_PATTERN}{_AFTER}"
+_C = rf"(?<![0-9A-Za-z_.:]){CLOCK_PATTERN}(?![0-9A-Za-z_]|[.:][0-9])"  # 00:12,00:20 is a pair of clocks
 _T = TIME_TOKEN_PATTERN
 _FLAGS = re.IGNORECASE | re.MULTILINE
 # Time ranges in free text, in the order they are tried; each names its two times ``a`` and ``b``.
@@ -76,7 +87,13 @@ _QUOTED_RE = re.compile(
     r"|\u201c[^\u201d\n]*\u201d|\u2018[^\u2019\n]*\u2019"  # “...”, ‘...’
     r"|(?<![A-Za-z0-9])'[^'\n]*'(?![A-Za-z0-9])"  # '...', but not an apostrophe inside a word
 )
-_NUMBER_RE = re.compile(rf"({NUMBER_PATTERN}){_UNIT_PATTERN}?", re.IGNORECASE)
+_NUMBER_RE = re.compile(rf"({_LOOSE_NUMBER_PATTERN}){_UNIT_PATTERN}?", re.IGNORECASE)
+_EXPONENT_RE = re.compile(rf"[0-9]{_EXPONENT_PATTERN}")
+_PLAIN = r"[0-9]+(?:\.[0-9]+)?"
+_BRACKET_PAIR_RE = re.compile(rf"([\[(][ \t]*{_PLAIN})[ \t]*,[ \t]*({_PLAIN}[ \t]*[\])])")
+_GROUPED_RE = re.compile(r"(?<![0-9.,:])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|[.,:][0-9])")
+_DECIMAL_COMMA_RE = re.compile(r"(?<![0-9.,:])([0-9]+),([0-9]+)(?![0-9]|[.,:][0-9])")
+_ARABIC_DECIMAL_SEPARATOR = "\u066b"
 _CLOCK_RE = re.compile(r"([0-9]+):([0-9]{2})(?::([0-9]{2}(?:\.[0-9]+)?)|(\.[0-9]+))?")
 
 _THINK_BLOCK_RE = re.compile(r"<think>.*?</think>\s*", re.IGNORECASE | re.DOTALL)
@@ -166,6 +183,42 @@ def _clock_seconds(token: str) -> float | None:
     return hours * 3600 + minutes * 60 + secs
 
 
+def normalize_numbers(text: str, notes: list[str]) -> str | None:
+    """``text`` with its numbers in the form the time patterns read, or ``None`` when one is ambiguous.
+
+    Unicode decimal digits become ASCII digits (and the Arabic decimal separator a point); the comma of
+    ``[a,b]`` / ``(a,b)`` stays the pair's separator; any other comma between digits is a decimal comma
+    (``10,5`` → ``10.5``), except before exactly three digits (``1,234``), which could as well be a
+    thousands separator: then ``None`` (no span is guessed). Each change is noted.
+
+    Example:
+        >>> notes = []
+        >>> normalize_numbers("The event happens in 10,5 - 20,25 seconds.", notes)
+        'The event happens in 10.5 - 20.25 seconds.'
+    """
+    if not text.isascii():
+        ascii_digits = "".join(_ascii_digit(ch) for ch in text)
+        if ascii_digits != text:
+            _note(notes, "non-ASCII digits read as ASCII digits")
+            text = ascii_digits
+    text = _BRACKET_PAIR_RE.sub(r"\1, \2", text)
+    grouped = _GROUPED_RE.search(text)
+    if grouped:
+        _note(notes, f"ambiguous number {grouped[0]!r} (thousands separator or decimal comma?); no span")
+        return None
+    for match in _DECIMAL_COMMA_RE.finditer(text):
+        _note(notes, f"decimal comma in {match[0]!r} read as {match[1]}.{match[2]}")
+    return _DECIMAL_COMMA_RE.sub(r"\1.\2", text)
+
+
+def _ascii_digit(ch: str) -> str:
+    if ch == _ARABIC_DECIMAL_SEPARATOR:
+        return "."
+    if ch.isdecimal() and not ch.isascii():
+        return str(unicodedata.decimal(ch))
+    return ch
+
+
 def check_duration(duration_seconds: float | None) -> None:
     """Reject a video duration that cannot bound a span.
 
@@ -214,7 +267,8 @@ def find_time_pair(text: str, notes: list[str]) -> tuple[str, str] | None:
     matches wins. Failing those, the first two standalone times. Units may be glued on (``10s-20s``). An
     ``<answer>...</answer>`` block is searched before the whole text, and in each, text outside quotes
     (an echoed query) before the quoted text. A single time gives ``None`` (no span is invented). Times
-    carry no sign: a minus sign before a chosen time is reported and dropped.
+    carry no sign: a negative time (a minus sign before a chosen time) is clamped to 0 and reported. The
+    text's numbers are read as :func:`normalize_numbers` normalises them (an ambiguous one gives ``None``).
 
     Args:
         text: The answer, think block already removed.
@@ -223,6 +277,10 @@ def find_time_pair(text: str, notes: list[str]) -> tuple[str, str] | None:
     Returns:
         ``(start_token, end_token)`` for :func:`parse_time`, in the order written.
     """
+    normalized = normalize_numbers(text, notes)
+    if normalized is None:
+        return None
+    text = normalized
     answer = _ANSWER_RE.search(text)
     for region in (answer[1], text) if answer else (text,):
         masked = _QUOTED_RE.sub(lambda m: " " * len(m[0]), region)
@@ -234,10 +292,15 @@ def find_time_pair(text: str, notes: list[str]) -> tuple[str, str] | None:
         ):
             found = find(searched, notes)
             if found is not None:
+                tokens = []
                 for position, token in found:
                     if _SIGN_RE.match(searched, max(position - 2, 0), position):
-                        _note(notes, f"negative time -{token} read as {token}")
-                return found[0][1], found[1][1]
+                        _note(notes, f"negative time -{token} clamped to 0")
+                        token = "0"
+                    elif _EXPONENT_RE.search(token):
+                        _note(notes, f"time in scientific notation ({token})")
+                    tokens.append(token)
+                return tokens[0], tokens[1]
     tokens = [m[0] for m in _TOKEN_RE.finditer(text)]
     _note(notes, f"only one time found ({tokens[0]}); no span" if tokens else "no time found in the answer")
     return None
