@@ -105,6 +105,21 @@ def test_bad_input_is_one_line(mock_model, shared_videos, tmp_path, args, messag
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["caption", "{dir}", "-m", "mock", "--no-progress"],
+        ["find", "{dir}", "a door opens", "-m", "mock", "--no-progress"],
+        ["probe", "{dir}"],
+        ["clip", "{dir}", "0", "1", "-o", "{dir}/out.mp4"],
+    ],
+)
+def test_a_directory_as_video_is_the_same_one_line(mock_model, tmp_path, args):
+    result = CliRunner().invoke(cli, [a.replace("{dir}", str(tmp_path)) for a in args])
+    assert result.exit_code == 1  # a bad video, not click's usage error (2)
+    assert result.stderr == f"Error: Cannot read video {tmp_path}: it is a directory, not a video file\n"
+
+
 def test_not_a_video_is_one_line(mock_model, tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello, this is not a video\n" * 10)

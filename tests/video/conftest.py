@@ -6,6 +6,7 @@ whole ``tests/video`` run stays well under a minute on two cores.
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
@@ -261,4 +262,22 @@ def empty_mp4(clip_dir: Path) -> Path:
 def _cut_in_half(src: Path, out: Path) -> Path:
     data = src.read_bytes()
     out.write_bytes(data[: len(data) // 2])
+    return out
+
+
+@pytest.fixture(scope="session")
+def damaged_avi(clip_dir: Path) -> Path:
+    """10 s of MPEG-4 Part 2 in AVI with bytes overwritten in its middle: some packets no longer decode.
+
+    The container and most packets are intact, so the file still samples; the decoder refuses the hit
+    packets with "Invalid data found when processing input" (seeded, so the same packets every run).
+    """
+    src = clip_dir / "damaged_src.avi"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:duration=10:rate=30", "-c:v", "mpeg4", str(src))
+    data = bytearray(src.read_bytes())
+    rng = random.Random(2)
+    for i in range(int(len(data) * 0.3), int(len(data) * 0.7), 101):
+        data[i] = rng.randrange(256)
+    out = clip_dir / "damaged.avi"
+    out.write_bytes(bytes(data))
     return out

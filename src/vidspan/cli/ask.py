@@ -77,7 +77,7 @@ def _check_video(video: str) -> None:
 
 
 @click.command("caption", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("video", type=click.Path())
 @model_options
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the timeline as one self-contained HTML page to this file.")  # fmt: skip
@@ -132,7 +132,7 @@ def render_caption(result: Caption) -> str:
 
 
 @click.command("find", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("video", type=click.Path())
 @click.argument("queries", nargs=-1, required=True)
 @model_options
 def find_command(video: str, queries: tuple[str, ...], model: str, as_json: bool, **params: Any) -> None:

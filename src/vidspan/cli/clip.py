@@ -8,7 +8,7 @@ from vidspan.parse import parse_time
 
 
 @click.command("clip", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("video", type=click.Path())
 @click.argument("start")
 @click.argument("end")
 @click.option(

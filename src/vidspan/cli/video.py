@@ -12,7 +12,7 @@ from vidspan.cli.ask import format_seconds
 
 
 @click.command("probe", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("video", type=click.Path())
 @options.apply(options.MODEL, options.FAMILY, options.SAMPLING, options.JSON)
 def probe_command(video: str, model: str, family: str | None, as_json: bool, **params: Any) -> None:
     """Show what VIDEO holds and how it would be sampled: windows, frames, frame size, video tokens.

@@ -30,6 +30,7 @@ from PIL import Image
 
 from vidspan.errors import VideoError
 from vidspan.types import Clip, Span, VideoInfo
+from vidspan.video.failures import DecodeFailures
 from vidspan.video.plan import SamplingConfig, frame_pixel_budget, select_frames, smart_resize
 from vidspan.video.probe import scan
 
@@ -80,6 +81,7 @@ class VideoReader:
         self._path = Path(path)
         self._info, self._index = scan(self._path)
         self._lock = threading.Lock()
+        self._failures = DecodeFailures(self._path, None)
         self._closed = False
         self._workers = DECODE_WORKERS
         pts = self._index.packet_pts
@@ -208,18 +210,16 @@ class VideoReader:
                 out[slot] = out[targets[0]]
 
         with self._lock:
+            self._failures = failures = DecodeFailures(self._path, float(self._index.time_base))
             done = self._decode_into(sorted(slots), sink)
         missing = sorted(set(slots) - done)
+        failures.missing_frames, failures.wanted_frames = len(missing), len(slots)
+        failures.report(logger)
         if missing:
             if not done:
                 raise VideoError(
                     self._path, "its video stream cannot be decoded: none of the wanted frames came out"
                 )
-            logger.warning(
-                "%s: %d frame(s) could not be decoded; using the nearest decoded ones",
-                self._path,
-                len(missing),
-            )
             have = np.asarray(sorted(done))
             for i in missing:
                 nearest = int(have[np.argmin(np.abs(have - i))])
@@ -233,7 +233,7 @@ class VideoReader:
             return self._decode_sequential(wanted, sink)
         done = self._decode_runs(wanted, sink, skip_unwanted=True)
         if len(done) < len(wanted):
-            logger.warning(
+            logger.debug(
                 "%s: %d frame(s) missing after sparse decoding; decoding from the start",
                 self._path,
                 len(wanted) - len(done),
@@ -314,11 +314,11 @@ class VideoReader:
                 for position, packet in cursor:
                     keep = not skip_unwanted or packet.pts in by_pts
                     ctx.skip_frame = "DEFAULT" if keep else "NONREF"
-                    take(_decode(ctx, packet, self._path))
+                    take(_decode(ctx, packet, self._failures))
                     if position >= run.end:
                         break
                 ctx.skip_frame = "DEFAULT"
-                take(_decode(ctx, None, self._path))
+                take(_decode(ctx, None, self._failures))
                 ctx.flush_buffers()
 
     def _decode_sequential(self, wanted: list[int], sink: FrameSink) -> set[int]:
@@ -345,7 +345,7 @@ class VideoReader:
                         if len(done) == len(wanted) or (not index.exact and i >= last):
                             break
             except av.error.FFmpegError as exc:
-                logger.warning("%s: decoding stopped with an error (%s)", self._path, exc)
+                self._failures.add(None, exc, stopped=True)
         return done
 
     def _open(self) -> av.container.InputContainer:
@@ -433,13 +433,15 @@ def _split_runs(runs: list[_Run], parts: int) -> list[list[_Run]]:
     return [g for g in groups if g]
 
 
-def _decode(ctx: VideoCodecContext, packet: av.Packet | None, path: Path) -> list[av.VideoFrame]:
+def _decode(
+    ctx: VideoCodecContext, packet: av.Packet | None, failures: DecodeFailures
+) -> list[av.VideoFrame]:
     try:
         return ctx.decode(packet)
     except av.error.EOFError:
         return []
     except av.error.FFmpegError as exc:
-        logger.warning("%s: a packet could not be decoded (%s)", path, exc)
+        failures.add(packet.pts if packet is not None else None, exc)
         return []
 
 
