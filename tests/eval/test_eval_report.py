@@ -15,6 +15,7 @@ from vidspan.eval.compare import compare
 from vidspan.eval.reference import (
     BENCHMARKS,
     METRIC_NAMES,
+    MARLIN_PART_1,
     TIMELENS_TABLE_1,
     ReferenceRow,
     reference_rows,
@@ -159,6 +160,10 @@ def test_table_1_has_every_row_with_its_source():
         ("TimeSuite", "activitynet-timelens", (27.1, 17.5, 8.6, 19.8)),
         ("TimeLens-3B", "charades-timelens", (63.5, 48.1, 23.9, 43.3)),
         ("TimeLens-7B", "charades-sta", (70.7, 39.8, 14.5, 42.3)),
+        ("Marlin-2B GRPO (cp-450)", "charades-timelens", (70.71, 55.63, 30.60, 50.05)),
+        ("Marlin-2B GRPO (cp-450)", "qvhighlights-timelens", (69.05, 58.21, 44.06, 55.50)),
+        ("Marlin-2B SFT (cp-11894)", "activitynet-timelens", (54.76, 45.27, 29.84, 42.10)),
+        ("Marlin-2B SFT (cp-11894)", "qvhighlights-timelens", (65.41, 54.57, 41.79, 52.46)),
     ],
 )
 def test_reference_spot_values(model, bench, values):
@@ -167,12 +172,14 @@ def test_reference_spot_values(model, bench, values):
 
 
 def test_other_numbers_and_filtering():
-    assert len(reference_rows()) == 54 + 3 + 2
+    assert len(reference_rows()) == 54 + 3 + 6 + 2
+    marlin = [r for r in reference_rows() if r.model.startswith("Marlin-2B")]
+    assert {r.source for r in marlin} == {MARLIN_PART_1} and len(marlin) == 6
     sta = reference_rows("charades-sta")
     assert [r.model for r in sta] == ["TimeLens-7B", "Qwen2.5-VL-7B"]
     assert "Qwen2.5-VL report" in sta[1].note
-    # anything not from the TimeLens paper must cite a URL
-    assert all("arXiv 2512.14698" in r.source or "http" in r.source for r in reference_rows())
+    # anything not from the TimeLens paper names its publication
+    assert all("arXiv 2512.14698" in r.source or r.source == MARLIN_PART_1 for r in reference_rows())
     with pytest.raises(ValueError, match="Invalid benchmark: 'charades'"):
         reference_rows("charades")
 
@@ -333,15 +340,18 @@ def test_compare_one_subset_sorts_runs_among_published_rows(tmp_path):
     comparison = compare([low, high])
     assert comparison.columns == ("charades-timelens",)
     labels = [row.label for row in comparison.rows]
-    assert len(labels) == 2 + 18 + 1  # two runs, Table 1, TimeLens-3B
+    assert len(labels) == 2 + 18 + 1 + 2  # two runs, Table 1, TimeLens-3B, Marlin-2B's SFT and GRPO rows
     assert labels[:2] == ["other-7b (`high`, rounded)", "TimeLens-8B"]  # 60.0 > 55.2
-    assert labels.index("marlin-2b (`low`, unrounded)") == labels.index("Gemini-2.5-Pro") + 1  # 52.8 > 50.0
+    # Gemini-2.5-Pro 52.8 > Marlin-2B GRPO 50.05 > this run's 50.0
+    grpo = labels.index("Marlin-2B GRPO (cp-450)")
+    assert grpo == labels.index("Gemini-2.5-Pro") + 1
+    assert labels.index("marlin-2b (`low`, unrounded)") == grpo + 1
     mious = [row.mean_miou(comparison.columns) for row in comparison.rows]
     assert mious == sorted(mious, reverse=True)
 
     md = comparison.markdown
     rows = _data_rows(md)
-    assert len(rows) == 21
+    assert len(rows) == 23
     assert rows[0].startswith(
         "| 1 | **other-7b (`high`, rounded)** | vidspan run | 80.0 / 70.0 / 40.0 / 60.0 |"
     )
@@ -349,6 +359,9 @@ def test_compare_one_subset_sorts_runs_among_published_rows(tmp_path):
     assert rows[1] == "| 2 | TimeLens-8B | published [1] | 76.6 / 63.0 / 35.2 / 55.2 | – | – |"
     assert "[1] Published: TimeLens paper (arXiv 2512.14698) Table 1." in md
     assert "TimeLens-3B (not in Table 1)" in md
+    assert 'Building Marlin-2B, Part 1" (2026-05-26), Appendix A' in md  # the Marlin rows' source
+    (sft,) = [line for line in rows if "Marlin-2B SFT (cp-11894)" in line]
+    assert "| 65.24 / 50.25 / 27.0 / 45.73 |" in sft  # as published (27.00 shows as 27.0)
     assert "not directly comparable" in md  # the unrounded run
 
 

@@ -174,7 +174,8 @@ def _comparison_markdown(comparison: Comparison) -> str:
         cells = []
         for c in columns:
             values = row.cells.get(c)
-            cells.append(" / ".join(_fmt(values.get(n)) for n in METRIC_NAMES) if values else "–")
+            show = _fmt if row.kind == "run" else _as_published
+            cells.append(" / ".join(show(values.get(n)) for n in METRIC_NAMES) if values else "–")
         if row.kind == "run":
             name, kind = f"**{row.label}**", "vidspan run"
         else:
@@ -242,3 +243,10 @@ def _comparison_plot(comparison: Comparison, out_png: str | Path, subset: str | 
     ax.set_xlabel(f"mIoU (%), {what}")
     ax.set_title("Grounding leaderboard (orange: vidspan runs, lenient; grey: published)", fontsize=10)
     return _save_figure(fig, canvas_class, out_png)
+
+
+def _as_published(value: float | None) -> str:
+    """A published number with the precision it was published with (one decimal, or two where given)."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if abs(value * 10 - round(value * 10)) < 1e-9 else f"{value:.2f}"

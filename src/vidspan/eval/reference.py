@@ -7,12 +7,11 @@ Published TimeLens-Bench numbers come from TimeLens's official pipeline, whose i
 predicted time to whole seconds; a vidspan run scored without rounding (``round_to_seconds: false``) is not
 directly comparable with them (see ``grounding-eval.md`` §1.3).
 
-Marlin-2B: as of this writing no per-subset TimeLens-Bench numbers (R1@0.3/0.5/0.7, mIoU) could be found in a
-public source. NemoStation's model card (https://huggingface.co/NemoStation/Marlin-2B) and blog post "The Map
-Was Wrong" (https://marlin-blog.pages.dev) publish only relative claims ("beats Qwen2.5-VL-7B by +6.4 mIoU",
-"matches Gemini-2.0-Flash", "beats GPT-5 by +3.9 mIoU on the combined average", "#3 on Charades-TimeLens"),
-and the model card's leaderboard figures are images. Those claims are not metric values, so no Marlin-2B row
-is recorded; add one here, with its source, once numbers are published.
+Marlin-2B: its authors publish per-subset TimeLens-Bench rows for two checkpoints of its recipe (SFT
+cp-11894 and GRPO cp-450) in NemoStation's post "Building Marlin-2B, Part 1", Appendix A (2026-05-26), on
+the same refined TimeLens-Bench (3363 / 4500 / 1541 samples), two decimals as published. The released
+(SimPO) checkpoint has no published TimeLens numbers; the model card's "+6.4 mIoU over Qwen2.5-VL-7B" is
+a relative claim and not a row.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ BENCHMARKS: tuple[str, ...] = (
 
 TIMELENS_TABLE_1 = "TimeLens paper (arXiv 2512.14698) Table 1"
 TIMELENS_PAPER = "TimeLens paper (arXiv 2512.14698)"
+MARLIN_PART_1 = "NemoStation, \"Building Marlin-2B, Part 1\" (2026-05-26), Appendix A"
 
 _PROPRIETARY_NOTE = "proprietary model; the paper's public code does not show how it was prompted or sampled"
 
@@ -140,6 +140,15 @@ def _build_rows() -> tuple[ReferenceRow, ...]:
                 "Qwen2.5-VL-3B trained with the TimeLens recipe",
             )
         )
+    marlin = (  # Charades-TimeLens, ActivityNet-TimeLens, QVHighlights-TimeLens
+        ("Marlin-2B GRPO (cp-450)", (70.71, 55.63, 30.60, 50.05), (59.33, 49.60, 33.38, 45.88),
+         (69.05, 58.21, 44.06, 55.50)),
+        ("Marlin-2B SFT (cp-11894)", (65.24, 50.25, 27.00, 45.73), (54.76, 45.27, 29.84, 42.10),
+         (65.41, 54.57, 41.79, 52.46)),
+    )  # fmt: skip
+    for model, *subsets in marlin:
+        for benchmark, values in zip(timelens_subsets, subsets, strict=True):
+            rows.append(_row(model, benchmark, values, MARLIN_PART_1, "evaluated by Marlin-2B's authors"))
     sta_source = f"{TIMELENS_PAPER}, results on the original Charades-STA"
     rows.append(_row("TimeLens-7B", "charades-sta", (70.7, 39.8, 14.5, 42.3), sta_source))
     rows.append(
