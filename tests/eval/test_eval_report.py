@@ -14,8 +14,8 @@ from vidspan.errors import MissingDependencyError, VidspanError
 from vidspan.eval.compare import compare
 from vidspan.eval.reference import (
     BENCHMARKS,
-    METRIC_NAMES,
     MARLIN_PART_1,
+    METRIC_NAMES,
     TIMELENS_TABLE_1,
     ReferenceRow,
     reference_rows,
