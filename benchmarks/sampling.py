@@ -255,7 +255,9 @@ def caption_stages(video: Path, model: str | None, cache_dir: Path, max_new_toke
     generation numbers: ``--caption-model /path/to/Marlin-2B``).
     """
     import vidspan
-    from vidspan.testing.tiny_models import build_tiny_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support: tiny checkpoints
+    from support.tiny_models import build_tiny_model
 
     if model is None:
         model = str(build_tiny_model("marlin", cache_dir / "tiny-marlin"))

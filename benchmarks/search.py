@@ -2,7 +2,7 @@
 
 For each size (100k and 1M events by default) the script generates synthetic event embeddings, then measures:
 
-- **IVF build** (events/s): :meth:`vidspan.index.vectors.IVFIndex.build` (k-means on a sample + filing every
+- **IVF build** (events/s): :meth:`vidspan.library.vectors.IVFIndex.build` (k-means on a sample + filing every
   vector under its nearest centroid);
 - **SQLite ingest** (events/s): a real file with one ``events`` table (id, video_id, start, end, caption text,
   embedding as a little-endian float32 blob), all rows in one transaction with ``executemany`` (stdlib
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidspan.index.vectors import ExactIndex, IVFIndex
+from vidspan.library.vectors import ExactIndex, IVFIndex
 
 DIM = 384
 NOISE = 1.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vidspan.testing.clips import run_ffmpeg as ffmpeg
+from support.clips import run_ffmpeg as ffmpeg
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -87,7 +87,7 @@ def tiny_model_dirs(tmp_path_factory, tiny_build_seconds) -> dict[str, Path]:
     """``{kind: directory}``: tiny random qwen2_5_vl, qwen3_vl, qwen3_5 and marlin checkpoints."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from vidspan.testing.tiny_models import KINDS, build_tiny_model
+    from support.tiny_models import KINDS, build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-models")
     dirs = {}

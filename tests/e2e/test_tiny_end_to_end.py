@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 import vidspan
+from support.clips import run_ffmpeg as ffmpeg
 from vidspan.cli.main import cli
 from vidspan.models import families
 from vidspan.parse import parse_caption
-from vidspan.testing.clips import run_ffmpeg as ffmpeg
 from vidspan.types import Caption, Grounding
 
 
@@ -175,9 +175,9 @@ def test_variable_frame_rate_file_gives_true_time_markers(tiny_model_dirs, tmp_p
 
 def test_grounding_run_with_a_real_model(tiny_model_dirs, shared_videos, tmp_path):
     """A benchmark run through the transformers path: every sample gets a raw answer and an IoU."""
-    from vidspan.eval.datasets import load_benchmark
-    from vidspan.eval.metrics import temporal_iou
-    from vidspan.eval.run import run_grounding
+    from vidspan.eval.grounding.datasets import load_benchmark
+    from vidspan.eval.grounding.metrics import temporal_iou
+    from vidspan.eval.grounding.run import run_grounding
 
     videos = tmp_path / "videos"
     videos.mkdir()

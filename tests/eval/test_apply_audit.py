@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from vidspan.eval.caption_data import apply_audit
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.captions.datasets import apply_audit
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 
 
 class AuditResult:
-    """The two questions scoring asks of an audit (what vidspan.eval.audit.Audit answers)."""
+    """The two questions scoring asks of an audit (what vidspan.eval.captions.audit.Audit answers)."""
 
     def excluded_ids(self, min_score: int = 5, require_consensus: bool = True) -> set[str]:
         return {"2"} if min_score >= 5 else set()

@@ -10,13 +10,13 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from vidspan.eval.audit import audit_references, load_audit, validate_audit
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.judge_frames import video_frames
-from vidspan.eval.run import RunError
+from support.fake_judges import FakeJudgeServer
+from vidspan.eval.captions.audit import audit_references, load_audit, validate_audit
+from vidspan.eval.captions.judge_frames import video_frames
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.grounding.run import RunError
 from vidspan.judge.base import JudgeError, JudgeRequest
 from vidspan.judge.gemini_judge import GeminiJudge
-from vidspan.testing.fake_judges import FakeJudgeServer
 from vidspan.testing.judges import ScriptedJudge
 from vidspan.video import SamplingConfig, sample_clip
 

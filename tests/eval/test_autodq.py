@@ -19,13 +19,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vidspan.eval.autodq import evaluate_captions, read_records
-from vidspan.eval.autodq_metrics import bucket_table, f1_score, score_table
-from vidspan.eval.autodq_prompts import check_facts, check_verdicts, entailment_prompt, extraction_prompt
-from vidspan.eval.autodq_scoring import AutoDQOptions, score_sample
-from vidspan.eval.caption_data import load_caption_benchmark, load_dream1k
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.run import RunError
+from vidspan.eval.captions.autodq.metrics import bucket_table, f1_score, score_table
+from vidspan.eval.captions.autodq.prompts import (
+    check_facts,
+    check_verdicts,
+    entailment_prompt,
+    extraction_prompt,
+)
+from vidspan.eval.captions.autodq.run import evaluate_captions, read_records
+from vidspan.eval.captions.autodq.scoring import AutoDQOptions, score_sample
+from vidspan.eval.captions.datasets import load_caption_benchmark, load_dream1k
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.grounding.run import RunError
 from vidspan.judge.base import JudgeError, JudgeRequest
 from vidspan.testing.judges import ScriptedJudge
 
@@ -677,8 +682,8 @@ def _bottle_case(tmp_path: Path, shared_videos: Path) -> tuple[CaptionBenchmark,
 
 
 def test_end_to_end_through_the_openai_and_gemini_wire_formats(tmp_path, shared_videos):
+    from support.fake_judges import FakeJudgeServer
     from vidspan.judge import GeminiJudge, OpenAIJudge
-    from vidspan.testing.fake_judges import FakeJudgeServer
 
     bench, candidates, world = _bottle_case(tmp_path, shared_videos)
     world.garbage.add("garbage in.")  # every question about the 'walk' candidate gets prose back
@@ -750,8 +755,8 @@ def test_end_to_end_through_the_openai_and_gemini_wire_formats(tmp_path, shared_
 
 
 def test_end_to_end_http_failures_are_retried_or_recorded(tmp_path, shared_videos):
+    from support.fake_judges import FakeFault, FakeJudgeServer
     from vidspan.judge import OpenAIJudge
-    from vidspan.testing.fake_judges import FakeFault, FakeJudgeServer
 
     bench, candidates, world = _bottle_case(tmp_path, shared_videos)
     answer = _over_http(world)

@@ -9,9 +9,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from support.fake_judges import FakeJudgeServer
 from vidspan.cli.main import cli
 from vidspan.models import register_plugin, unregister_plugin
-from vidspan.testing.fake_judges import FakeJudgeServer
 from vidspan.testing.mock import MockPlugin, MockVideoModel
 
 CAPTION = "Scene: A person sits at a desk.\nEvents:\n<0.0 - 1.0> A person raises a hand to the mouth.\n"

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from vidspan.eval.caption_candidates import (
+from vidspan.eval.captions.candidates import (
     CANDIDATES_FILE,
     CandidateRecord,
     load_candidates,
     write_candidates,
 )
-from vidspan.eval.caption_data import (
+from vidspan.eval.captions.datasets import (
     load_caption_benchmark,
     load_caption_jsonl,
     load_carebench,
     load_dream1k,
 )
-from vidspan.eval.datasets import BenchmarkFormatError, EvalFileNotFoundError, UnknownBenchmarkError
+from vidspan.eval.grounding.datasets import BenchmarkFormatError, EvalFileNotFoundError, UnknownBenchmarkError
 
 DREAM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dream1k" / "DREAM-1k.jsonl"
 SUBSETS = {"movie_animation", "movie_live_action", "vertical_video", "videvo", "youtube"}

@@ -1,4 +1,4 @@
-"""Benchmark loaders, the registry and video discovery (vidspan.eval.datasets)."""
+"""Benchmark loaders, the registry and video discovery (vidspan.eval.grounding.datasets)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidspan.errors import VidspanError
-from vidspan.eval.datasets import (
+from vidspan.eval.grounding.datasets import (
     BENCHMARKS,
     BenchmarkFormatError,
     EvalFileNotFoundError,

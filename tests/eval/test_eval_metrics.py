@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vidspan.eval.metrics import (
+from vidspan.eval.grounding.metrics import (
     METRICS,
     OVERALL,
     GroundingScore,
@@ -18,7 +18,7 @@ from vidspan.eval.metrics import (
     summarize,
     temporal_iou,
 )
-from vidspan.eval.samples import GroundingSample
+from vidspan.eval.grounding.samples import GroundingSample
 
 
 def _sample(sample_id: str, span: tuple[float, float], subset: str = "charades") -> GroundingSample:

@@ -1,4 +1,4 @@
-"""Prediction files from other tools and vidspan runs, joined to samples (vidspan.eval.predictions)."""
+"""Prediction files from other tools and vidspan runs, joined to samples (eval.grounding.predictions)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vidspan.eval.datasets import EvalFileNotFoundError, load_qvhighlights, load_timelens
-from vidspan.eval.predictions import (
+from vidspan.eval.grounding.datasets import EvalFileNotFoundError, load_qvhighlights, load_timelens
+from vidspan.eval.grounding.predictions import (
     Prediction,
     PredictionFormatError,
     detect_prediction_format,
@@ -23,7 +23,7 @@ from vidspan.eval.predictions import (
     read_vidspan_run,
     write_qvhighlights_submission,
 )
-from vidspan.eval.samples import GroundingSample
+from vidspan.eval.grounding.samples import GroundingSample
 
 QVH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "qvhighlights"
 QVH_GT = QVH / "highlight_val_release.jsonl"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidspan.eval.qvhighlights import (
+from vidspan.eval.grounding.qvhighlights import (
     IOU_THRESHOLDS,
     eval_highlight,
     eval_moment_retrieval,

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from vidspan.errors import MissingDependencyError, VidspanError
-from vidspan.eval.compare import compare
-from vidspan.eval.reference import (
+from vidspan.eval.grounding.compare import compare
+from vidspan.eval.grounding.published import (
     BENCHMARKS,
     MARLIN_PART_1,
     METRIC_NAMES,
@@ -20,7 +20,7 @@ from vidspan.eval.reference import (
     ReferenceRow,
     reference_rows,
 )
-from vidspan.eval.report import (
+from vidspan.eval.grounding.report import (
     RunFormatError,
     load_run,
     plot_run,

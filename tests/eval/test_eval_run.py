@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from vidspan.eval.run import RunError, run_grounding
-from vidspan.eval.samples import Benchmark, GroundingSample
+from vidspan.eval.grounding.run import RunError, run_grounding
+from vidspan.eval.grounding.samples import Benchmark, GroundingSample
 from vidspan.models import families
 from vidspan.testing.mock import MockVideoModel
 from vidspan.types import Clip

@@ -14,21 +14,21 @@ import pytest
 from click.testing import CliRunner
 
 from vidspan.cli.main import cli
-from vidspan.eval.datasets import (
+from vidspan.eval.grounding.datasets import (
     BenchmarkFormatError,
     load_activitynet,
     load_benchmark,
     load_charades_sta,
     load_coco_grounding,
 )
-from vidspan.eval.predictions import (
+from vidspan.eval.grounding.predictions import (
     PredictionFormatError,
     detect_prediction_format,
     join_timechat_predictions,
     load_predictions,
     read_timechat_predictions,
 )
-from vidspan.eval.score import score_predictions
+from vidspan.eval.grounding.score import score_predictions
 
 GT = {
     "annotations": [

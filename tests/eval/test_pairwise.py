@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.pairwise import combine, compare_captions, validate_pairwise
-from vidspan.eval.run import RunError
+from support.fake_judges import FakeJudgeServer
+from vidspan.eval.captions.pairwise import combine, compare_captions, validate_pairwise
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.grounding.run import RunError
 from vidspan.judge.openai_judge import OpenAIJudge
-from vidspan.testing.fake_judges import FakeJudgeServer
 from vidspan.testing.judges import ScriptedJudge
 
 FRAMES = {"num_frames": 2, "max_pixels": 64 * 64}

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from vidspan.cli.main import cli
-from vidspan.index.indexer import index_paths
+from vidspan.library.indexer import index_paths
 from vidspan.models import register_plugin, unregister_plugin
 from vidspan.testing.mock import MockPlugin, MockVideoModel
 

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from vidspan.cli.main import cli
-from vidspan.index.indexer import index_paths
-from vidspan.index.refine import export_hits, ground_hits
-from vidspan.index.store import VideoIndex
+from vidspan.library.indexer import index_paths
+from vidspan.library.refine import export_hits, ground_hits
+from vidspan.library.sqlite import VideoIndex
 from vidspan.models import register_plugin, unregister_plugin
 from vidspan.testing.mock import MockPlugin, MockVideoModel
 from vidspan.video import probe

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidspan.index.embed import EMBEDDING_DIM, TextEmbedder, default_embedder
-from vidspan.index.migrations import MIGRATIONS
-from vidspan.index.store import (
+from vidspan.library.embed import EMBEDDING_DIM, TextEmbedder, default_embedder
+from vidspan.library.migrations import MIGRATIONS
+from vidspan.library.sqlite import (
     RRF_K,
     AnnBackend,
     ExactCosine,
@@ -21,7 +21,7 @@ from vidspan.index.store import (
     fts_query,
     to_blob,
 )
-from vidspan.index.types import Library
+from vidspan.library.types import Library
 from vidspan.types import Caption, Event, Span
 
 LIBRARY = {
@@ -126,7 +126,7 @@ def test_library_protocol(index):
     assert [(e.start, e.end, e.description) for e in events] == LIBRARY[first.path]
     status = index.status()
     assert status["num_videos"] == 3 and status["num_events"] == 6 and status["num_embeddings"] == 6
-    assert status["vector_backend"] == "vidspan.index.vectors"
+    assert status["vector_backend"] == "vidspan.library.vectors"
     assert index.caption(first.id).events[0].description == LIBRARY[first.path][0][2]
 
 
@@ -189,7 +189,7 @@ def test_replace_remove_and_vector_cache_refresh(tmp_path):
 
 
 def test_add_video_is_one_transaction(tmp_path, monkeypatch):
-    from vidspan.index import store
+    from vidspan.library import sqlite as store
 
     with VideoIndex(tmp_path / "lib.sqlite") as index:
         add(index, "/v/a.mp4", [(0.0, 2.0, "First version.")], digest=sha("1"))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vidspan.index.indexer import file_sha256, find_videos, index_paths
-from vidspan.index.store import VideoIndex
+from vidspan.library.indexer import file_sha256, find_videos, index_paths
+from vidspan.library.sqlite import VideoIndex
 from vidspan.testing.mock import MockVideoModel
 
 CAPTIONS = {
@@ -139,7 +139,7 @@ def test_bad_files_are_reported_without_stopping(videos, tmp_path):
 INDEX_SCRIPT = """
 import sys, time
 from pathlib import Path
-from vidspan.index.indexer import index_paths
+from vidspan.library.indexer import index_paths
 from vidspan.testing.mock import MockVideoModel
 
 CAPTIONS = {captions!r}

@@ -19,10 +19,10 @@ pytest.importorskip("pgvector")
 pgserver = pytest.importorskip("pgserver")
 
 from vidspan.cli.main import cli  # noqa: E402
-from vidspan.index.indexer import file_sha256, index_paths  # noqa: E402
-from vidspan.index.open import is_postgres_url, open_index  # noqa: E402
-from vidspan.index.postgres import PgVideoIndex, PostgresError, glob_to_regex, redact_url  # noqa: E402
-from vidspan.index.store import IndexNotFoundError, VideoIndex  # noqa: E402
+from vidspan.library.indexer import file_sha256, index_paths  # noqa: E402
+from vidspan.library.open import is_postgres_url, open_index  # noqa: E402
+from vidspan.library.postgres import PgVideoIndex, PostgresError, glob_to_regex, redact_url  # noqa: E402
+from vidspan.library.sqlite import IndexNotFoundError, VideoIndex  # noqa: E402
 from vidspan.testing.mock import MockVideoModel  # noqa: E402
 from vidspan.types import Caption, Event, Span  # noqa: E402
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from vidspan.index.vectors import ExactIndex, IVFIndex, build_vector_index, load_vector_index
+from vidspan.library.vectors import ExactIndex, IVFIndex, build_vector_index, load_vector_index
 
 DIM = 384
 

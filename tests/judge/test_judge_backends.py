@@ -11,6 +11,7 @@ import time
 import pytest
 from PIL import Image
 
+from support.fake_judges import FakeFault, FakeJudgeServer
 from vidspan.errors import UnknownModelError
 from vidspan.judge import (
     Frame,
@@ -23,7 +24,6 @@ from vidspan.judge import (
     get_judge,
 )
 from vidspan.judge.pricing import price_of
-from vidspan.testing.fake_judges import FakeFault, FakeJudgeServer
 
 FAST = {"backoff_seconds": 0.01, "timeout_seconds": 5.0, "cache": False, "api_key": "test-key"}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support.fake_judges import FakeJudgeServer
 from vidspan.judge import (
     Frame,
     JudgeCache,
@@ -24,7 +25,6 @@ from vidspan.judge import (
     default_cache_path,
     parse_json_reply,
 )
-from vidspan.testing.fake_judges import FakeJudgeServer
 
 
 @pytest.fixture

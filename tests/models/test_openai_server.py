@@ -179,8 +179,8 @@ def test_a_frame_list_without_times_is_one_frame_per_second(echo_server: OpenAIC
 
 @pytest.fixture(scope="module")
 def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenAICompatServer]:
+    from support.tiny_models import build_tiny_model
     from vidspan.models.transformers_backend import TransformersModel
-    from vidspan.testing.tiny_models import build_tiny_model
 
     path = build_tiny_model("marlin", tmp_path_factory.mktemp("tiny") / "marlin")
     model = TransformersModel(ModelSpec("tiny-marlin", families.MARLIN, str(path)), device="cpu")

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from vidspan.testing.tiny_models import KINDS, SPECIALS, build_tiny_model, build_tiny_models  # noqa: E402
+from support.tiny_models import KINDS, SPECIALS, build_tiny_model, build_tiny_models  # noqa: E402
 
 EXPECTED_FILES = {
     "config.json",

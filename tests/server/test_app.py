@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient  # the server extra (scripts/install.sh installs it)
 
-from vidspan.index.types import IndexedEvent, IndexedVideo, Library, SearchHit
+from vidspan.library.types import IndexedEvent, IndexedVideo, Library, SearchHit
 from vidspan.server.app import create_app
 from vidspan.testing.mock import MockVideoModel
 from vidspan.types import Caption, Event, Span
@@ -22,7 +22,7 @@ VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "video
 
 
 class MemoryLibrary:
-    """A tiny in-memory :class:`~vidspan.index.types.Library`: word-overlap search over event text.
+    """A tiny in-memory :class:`~vidspan.library.types.Library`: word-overlap search over event text.
 
     With ``exclusive=True`` it fails when two threads are inside it at once (to test the server's lock).
     """
@@ -114,8 +114,8 @@ def coarse_library(**kwargs: Any) -> MemoryLibrary:
 
 def sqlite_library(path: Path) -> Library:
     """The same videos and events in the real SQLite :class:`VideoIndex` (BM25 + embeddings, fused)."""
-    from vidspan.index.embed import TextEmbedder
-    from vidspan.index.store import VideoIndex
+    from vidspan.library.embed import TextEmbedder
+    from vidspan.library.sqlite import VideoIndex
 
     memory = coarse_library()
     index = VideoIndex(path, embedder=TextEmbedder())

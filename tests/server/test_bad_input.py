@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from vidspan.index.types import Library
+from vidspan.library.types import Library
 from vidspan.server.app import MAX_VIDEO_ID, create_app
 from vidspan.testing.mock import MockVideoModel
 from vidspan.types import Caption, Event, Span
@@ -92,8 +92,8 @@ def fill(index: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def sqlite_store(tmp_path_factory) -> Iterator[Library]:
-    from vidspan.index.embed import TextEmbedder
-    from vidspan.index.store import VideoIndex
+    from vidspan.library.embed import TextEmbedder
+    from vidspan.library.sqlite import VideoIndex
 
     index = fill(VideoIndex(tmp_path_factory.mktemp("index") / "index.sqlite", embedder=TextEmbedder()))
     yield index
@@ -106,8 +106,8 @@ def postgres_store() -> Iterator[Library]:
     pytest.importorskip("psycopg")
     pytest.importorskip("pgvector")
     pgserver = pytest.importorskip("pgserver")
-    from vidspan.index.embed import TextEmbedder
-    from vidspan.index.postgres import PgVideoIndex
+    from vidspan.library.embed import TextEmbedder
+    from vidspan.library.postgres import PgVideoIndex
 
     root = Path(tempfile.mkdtemp(prefix="vidspan-pg-"))
     root.chmod(0o755)

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from vidspan.cli.main import cli
-from vidspan.index.types import Library
+from vidspan.library.types import Library
 from vidspan.models import register_plugin, unregister_plugin
 from vidspan.testing.mock import MockPlugin, MockVideoModel
 from vidspan.types import Caption, Event, Span
@@ -60,8 +60,8 @@ def page(browser):
 
 def coarse_index(path: Path) -> Library:
     """The real SQLite index holding two shared clips with their hand-labelled events."""
-    from vidspan.index.embed import TextEmbedder
-    from vidspan.index.store import VideoIndex
+    from vidspan.library.embed import TextEmbedder
+    from vidspan.library.sqlite import VideoIndex
 
     coarse = json.loads((VIDEOS / "events.coarse.json").read_text())["videos"]
     index = VideoIndex(path, embedder=TextEmbedder())

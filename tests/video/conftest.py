@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vidspan.testing.clips import run_ffmpeg as ffmpeg
+from support.clips import run_ffmpeg as ffmpeg
 
 
 @pytest.fixture(scope="session")

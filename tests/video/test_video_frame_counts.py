@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidspan.testing.clips import run_ffmpeg
+from support.clips import run_ffmpeg
 from vidspan.types import Span
 from vidspan.video import SamplingConfig, open_video, select_frames
 from vidspan.windows import plan_video, sampling_for

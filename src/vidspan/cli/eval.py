@@ -65,8 +65,8 @@ def grounding_command(bench: str, annotations: str, videos: str | None, subset: 
         vidspan eval grounding --bench qvhighlights-timelens --annotations qvhighlights-timelens.json \\
             --videos videos/qvhighlights -m qwen3-vl-8b --out runs/qwen3vl-qvh
     """
-    from vidspan.eval.report import write_reports
-    from vidspan.eval.run import run_grounding
+    from vidspan.eval.grounding.report import write_reports
+    from vidspan.eval.grounding.run import run_grounding
 
     benchmark = _load(bench, annotations, videos, subset, durations)
     if benchmark.missing_videos:
@@ -113,7 +113,7 @@ def score_command(predictions: str, bench: str, annotations: str, videos: str | 
         vidspan eval score fmt_charades_test_f96_result.json --bench charades-sta \
             --annotations test.caption_coco_format.json
     """
-    from vidspan.eval.score import score_predictions
+    from vidspan.eval.grounding.score import score_predictions
 
     if not Path(predictions).exists():
         raise click.ClickException(f"Cannot read predictions {predictions}: no such file or directory.")
@@ -127,14 +127,14 @@ def score_command(predictions: str, bench: str, annotations: str, videos: str | 
 
 
 def _load(bench: str, annotations: str, videos: str | None, subset: str | None, durations: str | None) -> Any:
-    from vidspan.eval.datasets import load_benchmark
+    from vidspan.eval.grounding.datasets import load_benchmark
 
     extra = {k: v for k, v in (("subset", subset), ("durations", durations)) if v is not None}
     return load_benchmark(bench, annotations, videos, **extra)
 
 
 def render_scores(result: dict[str, Any]) -> str:
-    """Readable tables for :func:`vidspan.eval.score.score_predictions`."""
+    """Readable tables for :func:`vidspan.eval.grounding.score.score_predictions`."""
     label = result.get("protocol_label", "TimeLens protocol")
     lines = [f"{result['benchmark']} ({result['format']}), {label}, "
              f"rounding to seconds: {'on' if result.get('round_to_seconds') else 'off'}"]  # fmt: skip
@@ -173,7 +173,7 @@ def compare_command(runs: tuple[str, ...], no_reference: bool, out_prefix: str |
 
         vidspan eval compare runs/marlin-charades runs/qwen3vl-charades --out leaderboard
     """
-    from vidspan.eval.compare import compare
+    from vidspan.eval.grounding.compare import compare
 
     comparison = compare(list(runs), include_reference=not no_reference)
     click.echo(comparison.markdown)

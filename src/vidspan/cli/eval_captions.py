@@ -42,7 +42,7 @@ def _judge(spec: str, base_url: str | None) -> Any:
 
 
 def _benchmark(bench: str, annotations: str, videos: str | None) -> Any:
-    from vidspan.eval.caption_data import load_caption_benchmark
+    from vidspan.eval.captions.datasets import load_caption_benchmark
 
     benchmark = load_caption_benchmark(bench, annotations, videos)
     if videos is not None and benchmark.missing_videos:
@@ -74,7 +74,7 @@ def generate_command(bench: str, annotations: str, videos: str | None, model: st
         vidspan eval generate-captions --bench dream1k --annotations DREAM-1k.jsonl \\
             --videos dream1k/videos -m marlin-2b --out runs/marlin-dream
     """
-    from vidspan.eval.caption_generate import generate_captions
+    from vidspan.eval.captions.generate import generate_captions
 
     if videos is None:
         raise click.UsageError("--videos is required to generate captions.")
@@ -116,10 +116,10 @@ def captions_command(bench: str, annotations: str, videos: str | None, candidate
             --candidates runs/marlin-dream --judge openai:gpt-4.1 --video-judge gemini:gemini-2.5-flash \\
             --out runs/marlin-dream-autodq
     """
-    from vidspan.eval.audit import load_audit
-    from vidspan.eval.autodq import evaluate_captions
-    from vidspan.eval.caption_candidates import load_candidates
-    from vidspan.eval.caption_data import apply_audit
+    from vidspan.eval.captions.audit import load_audit
+    from vidspan.eval.captions.autodq.run import evaluate_captions
+    from vidspan.eval.captions.candidates import load_candidates
+    from vidspan.eval.captions.datasets import apply_audit
 
     judge = _judge(judge_spec, judge_base_url)  # a bad judge fails before any file is read
     video_judge = _judge(video_judge_spec, video_judge_base_url) if video_judge_spec else None
@@ -153,7 +153,7 @@ def audit_command(bench: str, annotations: str, videos: str | None, judge_spec: 
         vidspan eval audit --bench dream1k --annotations DREAM-1k.jsonl --videos dream1k/videos \\
             --judge gemini:gemini-2.5-pro --runs 3 --out runs/dream-audit
     """
-    from vidspan.eval.audit import audit_references
+    from vidspan.eval.captions.audit import audit_references
 
     if videos is None:
         raise click.UsageError("--videos is required: the judge must see the videos.")
@@ -186,8 +186,8 @@ def compare_captions_command(run_a: str, run_b: str, bench: str, annotations: st
     """
     from pathlib import Path
 
-    from vidspan.eval.caption_candidates import load_candidates
-    from vidspan.eval.pairwise import compare_captions
+    from vidspan.eval.captions.candidates import load_candidates
+    from vidspan.eval.captions.pairwise import compare_captions
 
     if videos is None:
         raise click.UsageError("--videos is required: the judge must see the videos.")

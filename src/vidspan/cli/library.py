@@ -24,7 +24,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def _db_path(db: str | None) -> str:
-    from vidspan.index.store import default_index_path
+    from vidspan.library.sqlite import default_index_path
 
     return db or str(default_index_path())
 
@@ -69,8 +69,8 @@ def index_command(
 
         vidspan search "someone opens the door"
     """
-    from vidspan.index.indexer import index_paths
-    from vidspan.index.open import open_index
+    from vidspan.library.indexer import index_paths
+    from vidspan.library.open import open_index
 
     show_progress = not params.pop("no_progress")
     caption_options = {k: v for k, v in params.items() if v is not None}
@@ -128,18 +128,18 @@ def search_command(
 
         vidspan search "a hand lifts a bottle" --limit 5 --path "*.mp4" --json
     """
-    from vidspan.index.open import open_index
+    from vidspan.library.open import open_index
 
     started = time.perf_counter()
     with open_index(_db_path(db), create=False) as index:
         hits = index.search(query, limit=limit, path_glob=path_glob, start=start, end=end)
     if ground and hits:
-        from vidspan.index.refine import ground_hits
+        from vidspan.library.refine import ground_hits
 
         hits = ground_hits(hits, query, model, top=ground_top, **model_params)
     took_ms = round((time.perf_counter() - started) * 1000)
     if export_dir is not None and hits:
-        from vidspan.index.refine import export_hits
+        from vidspan.library.refine import export_hits
 
         for path in export_hits(hits, export_dir, precise=precise):
             click.echo(f"wrote {path}", err=True)
@@ -165,7 +165,7 @@ def library_command(db: str | None, as_json: bool) -> None:
 
         vidspan library --json
     """
-    from vidspan.index.open import open_index
+    from vidspan.library.open import open_index
 
     with open_index(_db_path(db), create=False) as index:
         videos = index.videos()

@@ -47,10 +47,10 @@ def serve_command(db: str | None, host: str, port: int, token: str | None, model
             "Install with: pip install 'vidspan[server]'"
         ) from None
     try:
-        from vidspan.index.open import open_index
+        from vidspan.library.open import open_index
     except ImportError:
         raise click.ClickException(
-            "The video index (vidspan.index.store) is not available in this build."
+            "The video index (vidspan.library.sqlite) is not available in this build."
         ) from None
     library = open_index(db, create=False)  # None: the default index; a missing file is an error
     loaded = None

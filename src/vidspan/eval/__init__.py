@@ -5,19 +5,19 @@
 >>> run = run_grounding(bench, "marlin-2b", "runs/marlin-charades")  # doctest: +SKIP
 """
 
-from vidspan.eval.audit import audit_references, load_audit
-from vidspan.eval.autodq import evaluate_captions
-from vidspan.eval.caption_candidates import load_candidates
-from vidspan.eval.caption_data import load_caption_benchmark
-from vidspan.eval.compare import compare
-from vidspan.eval.datasets import BENCHMARKS, load_benchmark
-from vidspan.eval.metrics import score_timelens, summarize, temporal_iou
-from vidspan.eval.pairwise import compare_captions
-from vidspan.eval.qvhighlights import eval_qvhighlights
-from vidspan.eval.report import write_reports
-from vidspan.eval.run import GroundingRun, run_grounding
-from vidspan.eval.samples import Benchmark, GroundingSample
-from vidspan.eval.score import score_predictions
+from vidspan.eval.captions.audit import audit_references, load_audit
+from vidspan.eval.captions.autodq.run import evaluate_captions
+from vidspan.eval.captions.candidates import load_candidates
+from vidspan.eval.captions.datasets import load_caption_benchmark
+from vidspan.eval.captions.pairwise import compare_captions
+from vidspan.eval.grounding.compare import compare
+from vidspan.eval.grounding.datasets import BENCHMARKS, load_benchmark
+from vidspan.eval.grounding.metrics import score_timelens, summarize, temporal_iou
+from vidspan.eval.grounding.qvhighlights import eval_qvhighlights
+from vidspan.eval.grounding.report import write_reports
+from vidspan.eval.grounding.run import GroundingRun, run_grounding
+from vidspan.eval.grounding.samples import Benchmark, GroundingSample
+from vidspan.eval.grounding.score import score_predictions
 
 __all__ = [
     "BENCHMARKS",

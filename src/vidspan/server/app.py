@@ -1,4 +1,4 @@
-"""The HTTP API and timeline page: a thin FastAPI shell over a :class:`~vidspan.index.types.Library`.
+"""The HTTP API and timeline page: a thin FastAPI shell over a :class:`~vidspan.library.types.Library`.
 
 Endpoints (JSON; OpenAPI docs at ``/docs`` and ``/openapi.json``):
 
@@ -38,7 +38,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidspan.errors import VidspanError
-from vidspan.index.types import IndexedEvent, IndexedVideo, Library, SearchHit
+from vidspan.library.types import IndexedEvent, IndexedVideo, Library, SearchHit
 from vidspan.models.base import VideoModel
 
 logger = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def create_app(
     """The HTTP API and timeline page over ``library``.
 
     Args:
-        library: Where videos, events and search come from (e.g. :class:`vidspan.index.store.VideoIndex`).
+        library: Where videos, events and search come from (e.g. :class:`vidspan.library.sqlite.VideoIndex`).
         token: When set, ``/api`` and ``/media`` answer 401 without ``Authorization: Bearer <token>``.
         max_body_bytes: Larger request bodies get 413.
         model: A loaded :class:`VideoModel` or a model name for ``/api/caption`` and ``/api/find``;

@@ -6,12 +6,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval import metrics as grounding_metrics
-from vidspan.eval.predictions import detect_prediction_format, load_predictions, read_qvhighlights_submission
-from vidspan.eval.qvhighlights import eval_qvhighlights, load_jsonl
-from vidspan.eval.run import score_records
+from vidspan.eval.grounding import metrics as grounding_metrics
+from vidspan.eval.grounding.predictions import (
+    detect_prediction_format,
+    load_predictions,
+    read_qvhighlights_submission,
+)
+from vidspan.eval.grounding.qvhighlights import eval_qvhighlights, load_jsonl
+from vidspan.eval.grounding.run import score_records
+from vidspan.eval.grounding.samples import Benchmark
 from vidspan.eval.rundir import read_records
-from vidspan.eval.samples import Benchmark
 from vidspan.parse import parse_span
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidspan.eval.reference import BENCHMARKS, METRIC_NAMES, reference_rows
-from vidspan.eval.report import (
+from vidspan.eval.grounding.published import BENCHMARKS, METRIC_NAMES, reference_rows
+from vidspan.eval.grounding.report import (
     _ROUNDING_NOTE,
     POOLED,
     RunSummary,

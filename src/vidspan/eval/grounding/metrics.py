@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vidspan.eval.samples import GroundingSample
+from vidspan.eval.grounding.samples import GroundingSample
 
 logger = logging.getLogger(__name__)
 

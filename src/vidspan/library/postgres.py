@@ -1,6 +1,6 @@
 """``PgVideoIndex``: the video library in PostgreSQL + pgvector, for shared, multi-writer deployments.
 
-Same public methods and semantics as the SQLite :class:`vidspan.index.store.VideoIndex`. Tables:
+Same public methods and semantics as the SQLite :class:`vidspan.library.sqlite.VideoIndex`. Tables:
 ``videos``, ``events`` (cascade-deleted with their video; a ``vector(384)`` embedding per event with an HNSW
 ``vector_cosine_ops`` index, and a generated ``tsvector`` column with a GIN index) and
 ``_vidspan_migrations``. Search fuses a ``ts_rank_cd`` ranking with a cosine-distance ranking by reciprocal
@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vidspan.errors import MissingDependencyError, VidspanError
-from vidspan.index.open import is_postgres_url
-from vidspan.index.sql_reads import SqlReads, event_vectors, video_row
-from vidspan.index.store import _STOPWORDS, RRF_K, IndexNotFoundError
-from vidspan.index.types import SearchHit
+from vidspan.library.open import is_postgres_url
+from vidspan.library.sql import SqlReads, event_vectors, video_row
+from vidspan.library.sqlite import _STOPWORDS, RRF_K, IndexNotFoundError
+from vidspan.library.types import SearchHit
 from vidspan.types import Caption
 
 if TYPE_CHECKING:
-    from vidspan.index.embed import TextEmbedder
+    from vidspan.library.embed import TextEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class PgVideoIndex(SqlReads):
         """Store a captioned video and its event embeddings in one transaction; returns the video id.
 
         An older entry for the same path (and its events) is replaced. Arguments as for
-        :meth:`vidspan.index.store.VideoIndex.add_video`; vectors must have 384 values.
+        :meth:`vidspan.library.sqlite.VideoIndex.add_video`; vectors must have 384 values.
         """
         vectors = event_vectors(caption, embeddings, EMBEDDING_DIM)
         if vectors.shape[1] != EMBEDDING_DIM:
@@ -380,7 +380,7 @@ class PgVideoIndex(SqlReads):
     ) -> list[SearchHit]:
         """Events matching ``query`` by words (``ts_rank_cd``) and by meaning (pgvector cosine), fused by RRF.
 
-        Args as for :meth:`vidspan.index.store.VideoIndex.search`; ``score`` is the RRF score (sum over
+        Args as for :meth:`vidspan.library.sqlite.VideoIndex.search`; ``score`` is the RRF score (sum over
         rankings of ``1 / (60 + rank)``).
         """
         if limit < 1:

@@ -1,8 +1,9 @@
 """AutoDQ caption evaluation (DREAM-1K, CaReBench CapST) with an optional video-aware pass: a run directory.
 
 :func:`evaluate_captions` scores candidate captions against a :class:`CaptionBenchmark` with LLM judges
-(the protocol: :mod:`vidspan.eval.autodq_scoring`; the prompts: :mod:`vidspan.eval.autodq_prompts`; the
-aggregation: :mod:`vidspan.eval.autodq_metrics`) and writes a directory:
+(the protocol: :mod:`~vidspan.eval.captions.autodq.scoring`; the prompts:
+:mod:`~vidspan.eval.captions.autodq.prompts`; the aggregation: :mod:`~vidspan.eval.captions.autodq.metrics`)
+and writes a directory:
 
 - ``header.json``: format version, benchmark, judge and video-judge settings (identity, never a key),
   protocol options, prompt hashes, vidspan version, creation time, and one entry per session (start,
@@ -33,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import VideoError
-from vidspan.eval.autodq_metrics import NO_CANDIDATE, summarize
-from vidspan.eval.autodq_prompts import prompt_hashes
-from vidspan.eval.autodq_report import render_report
-from vidspan.eval.autodq_scoring import AutoDQOptions, score_sample
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.judge_frames import video_frames
+from vidspan.eval.captions.autodq.metrics import NO_CANDIDATE, summarize
+from vidspan.eval.captions.autodq.prompts import prompt_hashes
+from vidspan.eval.captions.autodq.report import render_report
+from vidspan.eval.captions.autodq.scoring import AutoDQOptions, score_sample
+from vidspan.eval.captions.judge_frames import video_frames
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.rundir import RunError
 from vidspan.judge.base import Judge, JudgeError
 from vidspan.windows import Progress
@@ -94,8 +95,8 @@ def evaluate_captions(
     """Score ``candidates`` on ``benchmark`` with AutoDQ into ``out_dir`` (resuming a run already there).
 
     Args:
-        benchmark: From :func:`vidspan.eval.caption_data.load_caption_benchmark`.
-        candidates: ``{sample_id: caption}`` (:func:`vidspan.eval.caption_data.load_candidates`). Samples
+        benchmark: From :func:`vidspan.eval.captions.datasets.load_caption_benchmark`.
+        candidates: ``{sample_id: caption}`` (:func:`vidspan.eval.captions.datasets.load_candidates`). Samples
             without one are recorded as unscored (``"no candidate caption"``) and counted as failed.
         judge: Text judge for extraction and entailment.
         out_dir: The run directory.

@@ -1,6 +1,6 @@
 """``VideoIndex``: a library of captioned videos in one SQLite file, searched by words and by meaning.
 
-Tables (see :mod:`vidspan.index.migrations`): ``videos``, ``events`` (cascade-deleted with their video),
+Tables (see :mod:`vidspan.library.migrations`): ``videos``, ``events`` (cascade-deleted with their video),
 ``event_embeddings`` (little-endian float32 blobs), ``events_fts`` (FTS5 over event descriptions, kept in
 sync by triggers) and ``_vidspan_migrations``. Search fuses an FTS5 BM25 ranking with a vector ranking by
 reciprocal rank fusion (RRF, k = 60). Vectors are searched by a pluggable :class:`VectorBackend`; the
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from vidspan.errors import VidspanError
-from vidspan.index.migrations import MIGRATIONS, migrate, schema_version
-from vidspan.index.sql_reads import SqlReads, event_vectors, video_row
-from vidspan.index.types import SearchHit
+from vidspan.library.migrations import MIGRATIONS, migrate, schema_version
+from vidspan.library.sql import SqlReads, event_vectors, video_row
+from vidspan.library.types import SearchHit
 from vidspan.types import Caption
 
 if TYPE_CHECKING:
-    from vidspan.index.embed import TextEmbedder
+    from vidspan.library.embed import TextEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,10 @@ class ExactCosine:
 
 
 class AnnBackend:
-    """:mod:`vidspan.index.vectors` behind the :class:`VectorBackend` protocol (exact below 50k vectors,
+    """:mod:`vidspan.library.vectors` behind the :class:`VectorBackend` protocol (exact below 50k vectors,
     IVF above); filtered searches over-fetch and drop disallowed ids."""
 
-    name = "vidspan.index.vectors"
+    name = "vidspan.library.vectors"
 
     def __init__(self) -> None:
         self.ids = np.zeros(0, dtype=np.int64)
@@ -112,7 +112,7 @@ class AnnBackend:
 
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Build the ANN index over ``vectors``."""
-        from vidspan.index.vectors import build_vector_index
+        from vidspan.library.vectors import build_vector_index
 
         self.ids = ids
         self.index = build_vector_index(vectors, ids) if len(ids) else None
@@ -176,7 +176,7 @@ class VideoIndex(SqlReads):
         create: Create a missing file; when false a missing file raises :class:`IndexNotFoundError`.
         embedder: Embeds search queries (default: the shared all-MiniLM-L6-v2 embedder, loaded lazily).
         vector_backend: Nearest-neighbour search over the stored embeddings (default :class:`AnnBackend`),
-            e.g. :class:`AnnBackend` (``vidspan.index.vectors``) for large libraries.
+            e.g. :class:`AnnBackend` (``vidspan.library.vectors``) for large libraries.
 
     Example:
         >>> with VideoIndex("library.sqlite") as index:  # doctest: +SKIP
@@ -199,7 +199,7 @@ class VideoIndex(SqlReads):
                     raise IndexNotFoundError(path)
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
-        # exact search for small libraries, an IVF index once there are 50k+ events (vidspan.index.vectors)
+        # exact search for small libraries, an IVF index once there are 50k+ events (vidspan.library.vectors)
         self.vector_backend: VectorBackend = vector_backend if vector_backend is not None else AnnBackend()
         self._cache: _VectorCache | None = None
         self._lock = threading.RLock()

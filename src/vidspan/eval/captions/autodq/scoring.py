@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vidspan.eval.autodq_prompts import (
+from vidspan.eval.captions.autodq.prompts import (
     ENTAILMENT_LABELS,
     SYSTEM,
     VIDEO_LABELS,
@@ -46,7 +46,7 @@ from vidspan.eval.autodq_prompts import (
     extraction_prompt,
     verification_prompt,
 )
-from vidspan.eval.caption_samples import CaptionSample
+from vidspan.eval.captions.samples import CaptionSample
 from vidspan.judge.base import Frame, Judge, JudgeError, JudgeRequest, JudgeUnscoredError
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.find import ground
-from vidspan.index.types import SearchHit
+from vidspan.library.types import SearchHit
 from vidspan.types import Span
 from vidspan.video import open_video
 from vidspan.video.cut import cut_clip

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import MissingDependencyError, VidspanError
-from vidspan.eval.reference import METRIC_NAMES
+from vidspan.eval.grounding.published import METRIC_NAMES
 
 logger = logging.getLogger(__name__)
 

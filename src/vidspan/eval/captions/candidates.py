@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval.caption_data import _id_text, _jsonl_rows
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.datasets import BenchmarkFormatError, EvalFileNotFoundError, require_text
+from vidspan.eval.captions.datasets import _id_text, _jsonl_rows
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.grounding.datasets import BenchmarkFormatError, EvalFileNotFoundError, require_text
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import ModelError, ParseError, VideoError
-from vidspan.index.embed import TextEmbedder, default_embedder
-from vidspan.index.open import open_index
-from vidspan.index.store import VideoIndex
+from vidspan.library.embed import TextEmbedder, default_embedder
+from vidspan.library.open import open_index
+from vidspan.library.sqlite import VideoIndex
 from vidspan.models.base import VideoModel
 from vidspan.windows import SAMPLING_KEYS, ModelLike, load_model
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import VidspanError
-from vidspan.eval import metrics as grounding_metrics
+from vidspan.eval.grounding import metrics as grounding_metrics
+from vidspan.eval.grounding.samples import Benchmark, GroundingSample
 from vidspan.eval.rundir import RunError, finished_ids, git_sha, now, read_records, versions, write_json
-from vidspan.eval.samples import Benchmark, GroundingSample
 from vidspan.find import ground
 from vidspan.models.base import VideoModel
 from vidspan.parse import parse_span
@@ -70,7 +70,7 @@ def run_grounding(
     """Run ``model`` over ``benchmark`` into ``out_dir`` (resuming a run already there).
 
     Args:
-        benchmark: From :func:`vidspan.eval.datasets.load_benchmark`.
+        benchmark: From :func:`vidspan.eval.grounding.datasets.load_benchmark`.
         model: Model name, checkpoint or loaded :class:`VideoModel`.
         out_dir: The run directory.
         sampling: Frame sampling settings; keyword overrides in ``options`` win over it.

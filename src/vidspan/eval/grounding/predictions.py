@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import VidspanError
-from vidspan.eval.datasets import VIDEO_EXTENSIONS, EvalFileNotFoundError, normalize_query
-from vidspan.eval.samples import GroundingSample
+from vidspan.eval.grounding.datasets import VIDEO_EXTENSIONS, EvalFileNotFoundError, normalize_query
+from vidspan.eval.grounding.samples import GroundingSample
 from vidspan.parse import parse_span
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Prediction:
     """One sample's prediction, as read from a file.
 
     Attributes:
-        sample_id: The :class:`~vidspan.eval.samples.GroundingSample` id it belongs to.
+        sample_id: The :class:`~vidspan.eval.grounding.samples.GroundingSample` id it belongs to.
         span: The span that is scored: the first of ``spans`` (kept as written, even if reversed), or
             ``None`` when nothing could be read.
         raw: The model's answer text, where the file has it.

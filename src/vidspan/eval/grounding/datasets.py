@@ -3,9 +3,9 @@
 Charades-STA and ActivityNet Captions are also read in TimeChat / VTG-LLM's COCO-style form
 (``<split>.caption_coco_format.json``), detected from the file's content.
 
-Each loader reads one annotation file into :class:`~vidspan.eval.samples.GroundingSample` objects with
-stable ids and the ground truth in typed fields. :func:`load_benchmark` looks a benchmark up by name, loads
-it and finds each sample's video file; videos that are not found are listed in
+Each loader reads one annotation file into :class:`~vidspan.eval.grounding.samples.GroundingSample`
+objects with stable ids and the ground truth in typed fields. :func:`load_benchmark` looks a benchmark up
+by name, loads it and finds each sample's video file; videos that are not found are listed in
 ``Benchmark.missing_videos``, never dropped.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import VidspanError
-from vidspan.eval.samples import Benchmark, GroundingSample, GtSpan
+from vidspan.eval.grounding.samples import Benchmark, GroundingSample, GtSpan
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The frames every video-aware judging pass shows the judge (run plumbing: :mod:`vidspan.eval.judge_runs`).
+"""The frames every video-aware judging pass shows the judge (run plumbing: :mod:`.judge_runs`).
 
 Every video-aware pass (ground-truth audit, pairwise comparison, event verification) shows the judge the
 same kind of input, made here once: ``num_frames`` frames spread evenly over the whole video, scaled to at
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from vidspan.errors import VidspanError
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 from vidspan.judge.base import Frame
 from vidspan.video import SamplingConfig, sample_clip
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vidspan.index.types import IndexedEvent, IndexedVideo
+from vidspan.library.types import IndexedEvent, IndexedVideo
 from vidspan.types import Caption, Event, Span
 
 
@@ -79,7 +79,7 @@ class SqlReads:
     def embedder(self) -> Any:
         """The query embedder (loaded on first use)."""
         if self._embedder is None:
-            from vidspan.index.embed import default_embedder
+            from vidspan.library.embed import default_embedder
 
             self._embedder = default_embedder()
         return self._embedder

@@ -1,11 +1,11 @@
 """Caption-benchmark loaders (DREAM-1K, CaReBench, any caption JSONL) and candidate-caption files.
 
-Each loader reads one annotation file into :class:`~vidspan.eval.caption_samples.CaptionSample` objects;
+Each loader reads one annotation file into :class:`~vidspan.eval.captions.samples.CaptionSample` objects;
 :func:`load_caption_benchmark` looks a loader up by name and finds each sample's video file with
-:func:`vidspan.eval.datasets.find_video`. Videos without a file are listed in
+:func:`vidspan.eval.grounding.datasets.find_video`. Videos without a file are listed in
 ``CaptionBenchmark.missing_videos``; their samples are kept.
 
-Candidate captions (the captions being scored) are read by :mod:`vidspan.eval.caption_candidates`.
+Candidate captions (the captions being scored) are read by :mod:`vidspan.eval.captions.candidates`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.datasets import (
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.grounding.datasets import (
     VIDEO_EXTENSIONS,
     BenchmarkFormatError,
     EvalFileNotFoundError,
@@ -362,7 +362,7 @@ def apply_audit(
 
     Args:
         benchmark: The benchmark the audit was run on.
-        audit: From :func:`vidspan.eval.audit.load_audit`.
+        audit: From :func:`vidspan.eval.captions.audit.load_audit`.
         mode: ``"exclude"`` drops references every audit run scored ``<= min_score``; ``"correct"`` keeps
             them but removes the reference events every run found contradicted by the video.
         min_score: The factual score at or below which a reference is excluded.

@@ -33,15 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.judge_frames import (
+from vidspan.eval.captions.judge_frames import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_NUM_FRAMES,
     JPEG_QUALITY,
     check_frame_settings,
     sample_frames,
 )
-from vidspan.eval.judge_runs import (
+from vidspan.eval.captions.judge_runs import (
     Progress,
     finish_judge_run,
     judge_samples,
@@ -49,6 +48,7 @@ from vidspan.eval.judge_runs import (
     reply_text,
     usage_since,
 )
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.rundir import finished_ids, read_records
 from vidspan.judge.base import Frame, Judge, JudgeError, JudgeRequest, JudgeUnscoredError
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from vidspan.caption import caption
 from vidspan.errors import VidspanError
-from vidspan.eval.caption_candidates import CANDIDATES_FILE, CandidateRecord, write_candidates
-from vidspan.eval.caption_samples import CaptionBenchmark
+from vidspan.eval.captions.candidates import CANDIDATES_FILE, CandidateRecord, write_candidates
+from vidspan.eval.captions.samples import CaptionBenchmark
 from vidspan.eval.rundir import finished_ids, now, versions, write_json
 from vidspan.windows import SAMPLING_KEYS, ModelLike, Progress, load_model
 
@@ -29,7 +29,7 @@ def generate_captions(
     """Caption every sample's video into ``out_dir/captions.jsonl``; samples already there are skipped.
 
     Args:
-        benchmark: From :func:`vidspan.eval.caption_data.load_caption_benchmark` (with a video folder).
+        benchmark: From :func:`vidspan.eval.captions.datasets.load_caption_benchmark` (with a video folder).
         model: Model name, checkpoint or loaded :class:`VideoModel`.
         out_dir: The run directory (``captions.jsonl`` plus ``header.json`` with the model settings).
         limit: Only the first ``limit`` samples.

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from vidspan.eval.caption_samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.rundir import RunError, git_sha, now, versions, write_json
 from vidspan.judge.base import Judge
 from vidspan.windows import Progress

@@ -6,8 +6,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vidspan.index.postgres import PgVideoIndex
-    from vidspan.index.store import VideoIndex
+    from vidspan.library.postgres import PgVideoIndex
+    from vidspan.library.sqlite import VideoIndex
 
 
 def is_postgres_url(db: object) -> bool:
@@ -18,20 +18,20 @@ def is_postgres_url(db: object) -> bool:
 def open_index(
     db: str | os.PathLike[str] | None = None, *, create: bool = True, **options: Any
 ) -> VideoIndex | PgVideoIndex:
-    """A :class:`~vidspan.index.postgres.PgVideoIndex` for a ``postgresql://`` / ``postgres://`` URL, else a
-    SQLite :class:`~vidspan.index.store.VideoIndex` (``None``: the default index file).
+    """A :class:`~vidspan.library.postgres.PgVideoIndex` for a ``postgresql://`` / ``postgres://`` URL, else a
+    SQLite :class:`~vidspan.library.sqlite.VideoIndex` (``None``: the default index file).
 
     Args:
         db: The index file or PostgreSQL URL.
         create: Create a missing index (file or schema); when false a missing one raises
-            :class:`~vidspan.index.store.IndexNotFoundError`.
+            :class:`~vidspan.library.sqlite.IndexNotFoundError`.
         **options: Passed to the index class (e.g. ``embedder``).
     """
     if is_postgres_url(db):
-        from vidspan.index.postgres import PgVideoIndex
+        from vidspan.library.postgres import PgVideoIndex
 
         assert isinstance(db, str)
         return PgVideoIndex(db, create=create, **options)
-    from vidspan.index.store import VideoIndex
+    from vidspan.library.sqlite import VideoIndex
 
     return VideoIndex(db, create=create, **options)

@@ -1,0 +1,1 @@
+"""Dense-caption evaluation: DREAM-1K and CaReBench, AutoDQ, pairwise comparison, reference audits."""

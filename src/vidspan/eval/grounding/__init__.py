@@ -1,0 +1,1 @@
+"""Temporal-grounding evaluation: benchmarks, runs, official metrics, prediction files, reports."""
