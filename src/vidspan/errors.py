@@ -69,3 +69,49 @@ class JudgeUnscoredError(JudgeError):
 
 class JudgeCacheError(JudgeError):
     """The judge cache file cannot be opened, read or written."""
+
+
+class BenchmarkFormatError(VidspanError):
+    """An annotation file is not in the format its loader expects; the message names the file and where."""
+
+class EvalFileNotFoundError(VidspanError, FileNotFoundError):
+    """An annotation file, a video folder or a prediction file does not exist."""
+
+class UnknownBenchmarkError(VidspanError, LookupError):
+    """A benchmark name that :data:`BENCHMARKS` does not know."""
+
+class PredictionFormatError(VidspanError):
+    """A prediction file is not in the format its reader expects; the message names the file and where."""
+
+
+class RunError(VidspanError):
+    """A run directory cannot be used: another run or other settings in it, broken files, another writer."""
+
+
+class RunFormatError(RunError):
+    """A run directory or one of its files is missing or not in the expected format; ``path`` names it."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"Cannot use run {self.path}: {reason}")
+
+
+class IndexNotFoundError(VidspanError, FileNotFoundError):
+    """No index file where one was expected."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"No index at {self.path}: run 'vidspan index PATH' first.")
+
+
+class PostgresError(VidspanError):
+    """A PostgreSQL index cannot be used: bad URL, unreachable server, missing pgvector extension."""
+
+
+class RequestError(VidspanError):
+    """A request the server refuses; answered with OpenAI's error shape."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message, self.status, self.param, self.code = message, status, param, code

@@ -70,8 +70,13 @@ def test_generate_then_score_audit_and_compare(setup, tmp_path):
     lines = [json.loads(x) for x in (run / "captions.jsonl").read_text().splitlines()]
     assert lines[0]["caption"] == CAPTION and lines[0]["events"][0]["description"].startswith("A person")
     again = json.loads(invoke("eval", "generate-captions", *bench, "-m", "mock", "--out", str(run),
-                              "--no-progress").stdout)  # fmt: skip
+                              "--max-frames", "8", "--no-progress").stdout)  # fmt: skip
     assert again["generated"] == 0 and again["already_done"] == 1
+    # the same folder with other sampling would mix two settings' captions: refused in one line
+    other = invoke("eval", "generate-captions", *bench, "-m", "mock", "--out", str(run), "--no-progress")
+    assert other.exit_code == 1 and "Traceback" not in other.output
+    (error,) = [line for line in other.stderr.splitlines() if line.startswith("Error:")]
+    assert "holds a run made with other settings (sampling)" in error
 
     with FakeJudgeServer(judge) as server:
         result = invoke("eval", "captions", *bench, "--candidates", str(run), "--judge", "openai:gpt-4.1",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidspan.errors import MissingDependencyError, VidspanError
+from vidspan.errors import MissingDependencyError, PostgresError, VidspanError
 from vidspan.library.open import is_postgres_url
 from vidspan.library.sql import SqlReads, event_vectors, video_row
 from vidspan.library.sqlite import _STOPWORDS, RRF_K, IndexNotFoundError
@@ -38,10 +38,6 @@ EMBEDDING_DIM = 384
 """Values per event embedding (all-MiniLM-L6-v2); the ``vector`` column has this fixed size."""
 
 _MIGRATION_LOCK = 0x76696473  # pg_advisory_xact_lock key: one migrating client at a time
-
-
-class PostgresError(VidspanError):
-    """A PostgreSQL index cannot be used: bad URL, unreachable server, missing pgvector extension."""
 
 
 def redact_url(url: str) -> str:

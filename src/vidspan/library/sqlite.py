@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from vidspan.errors import VidspanError
+from vidspan.errors import IndexNotFoundError, VidspanError
 from vidspan.library.migrations import MIGRATIONS, migrate, schema_version
 from vidspan.library.sql import SqlReads, event_vectors, video_row
 from vidspan.library.types import SearchHit
@@ -50,14 +50,6 @@ def default_index_path() -> Path:
         return Path(os.environ["VIDSPAN_INDEX"]).expanduser()
     root = os.environ.get("VIDSPAN_USER_PATH") or "~/.cache/vidspan"
     return Path(root).expanduser() / "index.sqlite"
-
-
-class IndexNotFoundError(VidspanError, FileNotFoundError):
-    """No index file where one was expected."""
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        super().__init__(f"No index at {self.path}: run 'vidspan index PATH' first.")
 
 
 class VectorBackend(Protocol):

@@ -51,7 +51,7 @@ from vidspan.eval.captions.judge_runs import (
     usage_since,
 )
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.rundir import RunError, finished_ids, read_records
+from vidspan.eval.rundir import RunError, read_records
 from vidspan.judge.base import Frame, Judge, JudgeError, JudgeRequest, JudgeUnscoredError
 
 logger = logging.getLogger(__name__)
@@ -230,22 +230,22 @@ def audit_references(
         "judge": judge.settings.identity(), "runs": runs, "num_frames": num_frames, "max_pixels": max_pixels,
         "jpeg_quality": JPEG_QUALITY, "prompt_sha256": PROMPT_SHA256,
     }  # fmt: skip
-    header = open_judge_run(directory, identity, benchmark, judge)
-    done = finished_ids(directory / ITEMS)
-    todo = [s for s in benchmark.samples if s.id not in done]
-    logger.info("%s: %d of %d references to audit", directory, len(todo), len(benchmark.samples))
-    usage = judge.usage.to_dict()
+    with open_judge_run(directory, identity, benchmark, judge) as run:
+        done = run.finished_ids(ITEMS)
+        todo = [s for s in benchmark.samples if s.id not in done]
+        logger.info("%s: %d of %d references to audit", directory, len(todo), len(benchmark.samples))
+        usage = judge.usage.to_dict()
 
-    def work(sample: CaptionSample) -> dict[str, Any]:
-        return _audit_one(sample, judge, sample_frames(benchmark, sample, num_frames, max_pixels), runs)
+        def work(sample: CaptionSample) -> dict[str, Any]:
+            return _audit_one(sample, judge, sample_frames(benchmark, sample, num_frames, max_pixels), runs)
 
-    judge_samples(todo, work, directory / ITEMS, total=len(benchmark.samples), max_workers=max_workers,
-                  progress=progress)  # fmt: skip
-    records = read_records(directory / ITEMS)
-    summary = summarize_audit(records, [s.id for s in benchmark.samples], runs)
-    summary["judge_usage"] = usage_since(usage, judge.usage.to_dict())
-    finish_judge_run(directory, header, summary, render_audit_report(header, summary, records))
-    return AuditRun(directory, header, summary)
+        judge_samples(todo, work, run.path(ITEMS), total=len(benchmark.samples), max_workers=max_workers,
+                      progress=progress)  # fmt: skip
+        records = run.records(ITEMS)
+        summary = summarize_audit(records, [s.id for s in benchmark.samples], runs)
+        summary["judge_usage"] = usage_since(usage, judge.usage.to_dict())
+        finish_judge_run(run, summary, render_audit_report(run.header, summary, records))
+        return AuditRun(directory, run.header, summary)
 
 
 def _audit_one(sample: CaptionSample, judge: Judge, frames: tuple[Frame, ...] | str, runs: int) -> dict:

@@ -10,8 +10,9 @@ from typing import Any
 from vidspan.caption import caption
 from vidspan.errors import VidspanError
 from vidspan.eval.captions.candidates import CANDIDATES_FILE, CandidateRecord, write_candidates
-from vidspan.eval.captions.samples import CaptionBenchmark
-from vidspan.eval.rundir import finished_ids, now, versions, write_json
+from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
+from vidspan.eval.rundir import RunDir
+from vidspan.models.base import VideoModel
 from vidspan.windows import SAMPLING_KEYS, ModelLike, Progress, load_model
 
 logger = logging.getLogger(__name__)
@@ -43,21 +44,47 @@ def generate_captions(
         raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    done = finished_ids(directory / CANDIDATES_FILE)  # also cuts a torn last line before appending
     samples = benchmark.samples[:limit] if limit else benchmark.samples
     model_options = {k: v for k, v in options.items() if v is not None}
     sampling = {k: model_options.pop(k) for k in list(model_options) if k in SAMPLING_KEYS}
     vm = load_model(model, **model_options)
-    header_path = directory / "header.json"
-    if not header_path.exists():
-        write_json(header_path, {
-            "kind": "captions", "benchmark": benchmark.name, "annotations": benchmark.annotations,
-            "model": vm.name, "model_settings": vm.settings(), "sampling": sampling,
-            "versions": versions(), "started_at": now(),
-        })  # fmt: skip
-    todo = [s for s in samples if s.id not in done]
+    model_settings = {k: v for k, v in vm.settings().items() if "key" not in k.lower()}
+    identity = {  # the model by name, checkpoint, backend and family; its runtime facts are only recorded
+        "benchmark": benchmark.name,
+        "annotations": str(Path(benchmark.annotations).resolve()),
+        "model": vm.name,
+        "checkpoint": model_settings.get("checkpoint"),
+        "backend": model_settings.get("backend"),
+        "family": vm.family.name,
+        "sampling": sampling,
+    }
+    fields = {"benchmark": benchmark.name, "annotations": benchmark.annotations, "model": vm.name,
+              "model_settings": model_settings, "sampling": sampling}  # fmt: skip
+    with RunDir.open(directory, "captions", identity, **fields) as run:
+        done = run.finished_ids(CANDIDATES_FILE)  # also cuts a torn last line before appending
+        todo = [s for s in samples if s.id not in done]
+        missing = [s.id for s in todo if s.video not in benchmark.video_paths]
+        generated, failed = _caption_each(vm, benchmark, todo, sampling, directory, progress)
+        run.finish()
+    return {
+        "directory": str(directory),
+        "generated": generated,
+        "already_done": len(samples) - len(todo),
+        "missing_videos": missing,
+        "failed": failed,
+    }
+
+
+def _caption_each(
+    vm: VideoModel,
+    benchmark: CaptionBenchmark,
+    todo: list[CaptionSample],
+    sampling: dict[str, Any],
+    directory: Path,
+    progress: Progress | None,
+) -> tuple[int, list[dict[str, str]]]:
+    """Caption each sample's video into the candidates file: (how many were written, failures)."""
     failed: list[dict[str, str]] = []
-    missing = [s.id for s in todo if s.video not in benchmark.video_paths]
     generated = 0
     for i, sample in enumerate(todo, 1):
         path = benchmark.video_paths.get(sample.video)
@@ -76,12 +103,4 @@ def generate_captions(
         generated += 1
         if progress:
             progress(i, len(todo), sample.id)
-    return {
-        "directory": str(directory),
-        "generated": generated,
-        "already_done": len(samples) - len(todo),
-        "missing_videos": missing,
-        "failed": failed,
-    }
-
-
+    return generated, failed

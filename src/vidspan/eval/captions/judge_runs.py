@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.rundir import RunError, git_sha, now, versions, write_json
+from vidspan.eval.rundir import HEADER, RunDir
 from vidspan.judge.base import Judge
 from vidspan.windows import Progress
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-HEADER = "header.json"
+__all__ = [
+    "HEADER", "finish_judge_run", "judge_samples", "open_judge_run", "reply_label", "reply_text",
+    "usage_since",
+]  # fmt: skip
 
 def reply_text(item: dict[str, Any], key: str, *, required: bool = False) -> str:
     """``item[key]`` as a stripped string (missing or null: empty); ``ValueError`` when it is no string."""
@@ -40,8 +42,8 @@ def reply_label(value: Any, allowed: tuple[str, ...], what: str) -> str:
 
 def open_judge_run(
     directory: Path, identity: dict[str, Any], benchmark: CaptionBenchmark, judge: Judge, **fields: Any
-) -> dict[str, Any]:
-    """Create a judge-run directory with its ``header.json``, or reopen one made with the same ``identity``.
+) -> RunDir:
+    """Open (create or resume) a judge run's :class:`~vidspan.eval.rundir.RunDir`, locked for this process.
 
     Args:
         directory: The run directory (new, empty, or holding a run to resume).
@@ -51,38 +53,15 @@ def open_judge_run(
         judge: The judge (its name goes in the header; its settings belong in ``identity``).
         **fields: More header fields.
 
-    Returns:
-        The header.
-
     Raises:
-        RunError: The directory holds another run, a run with other settings, or other files.
+        RunError: The directory holds another run, a run with other settings, other files, or another
+            process is writing it.
     """
-    identity = json.loads(json.dumps(identity, default=str))
-    header_path = directory / HEADER
-    if header_path.exists():
-        try:
-            header = json.loads(header_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RunError(f"Cannot read {header_path}: {exc}") from exc
-        changed = [k for k, v in identity.items() if header.get("identity", {}).get(k) != v]
-        if changed:
-            raise RunError(f"{directory} holds a run made with other settings ({', '.join(changed)}); "
-                           "use another output directory to start a new run.")  # fmt: skip
-        logger.info("resuming the run in %s", directory)
-        return header
-    if directory.exists() and any(directory.iterdir()):
-        raise RunError(
-            f"{directory} is not empty and holds no vidspan run; choose an empty or new directory."
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {
-        "format_version": FORMAT_VERSION, "kind": identity["kind"], "benchmark": benchmark.name,
-        "videos": benchmark.video_dir, "judge": judge.name, "num_samples": len(benchmark.samples),
-        "missing_videos": list(benchmark.missing_videos), **fields, "identity": identity,
-        "versions": versions(), "git_sha": git_sha(), "started_at": now(), "finished_at": None,
-    }  # fmt: skip
-    write_json(header_path, header)
-    return header
+    return RunDir.open(
+        directory, identity["kind"], identity, benchmark=benchmark.name, videos=benchmark.video_dir,
+        judge=judge.name, num_samples=len(benchmark.samples), missing_videos=list(benchmark.missing_videos),
+        **fields,
+    )  # fmt: skip
 
 
 def judge_samples(
@@ -121,9 +100,8 @@ def usage_since(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     return {key: value - before.get(key, 0) for key, value in after.items()}
 
 
-def finish_judge_run(directory: Path, header: dict[str, Any], summary: dict[str, Any], report: str) -> None:
-    """Write ``summary.json`` and ``report.md`` and stamp the header's ``finished_at``."""
-    write_json(directory / "summary.json", summary)
-    (directory / "report.md").write_text(report, encoding="utf-8")
-    header["finished_at"] = now()
-    write_json(directory / HEADER, header)
+def finish_judge_run(run: RunDir, summary: dict[str, Any], report: str) -> None:
+    """Write ``summary.json`` and ``report.md`` and stamp the header finished."""
+    run.write_json("summary.json", summary)
+    run.write_text("report.md", report)
+    run.finish()

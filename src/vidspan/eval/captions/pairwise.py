@@ -49,7 +49,7 @@ from vidspan.eval.captions.judge_runs import (
     usage_since,
 )
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.rundir import finished_ids, read_records
+from vidspan.eval.rundir import read_records
 from vidspan.judge.base import Frame, Judge, JudgeError, JudgeRequest, JudgeUnscoredError
 
 logger = logging.getLogger(__name__)
@@ -182,25 +182,26 @@ def compare_captions(
         "judge": judge.settings.identity(), "num_frames": num_frames, "max_pixels": max_pixels,
         "jpeg_quality": JPEG_QUALITY, "prompt_sha256": PROMPT_SHA256,
     }  # fmt: skip
-    header = open_judge_run(directory, identity, benchmark, judge, name_a=name_a, name_b=name_b, rule=RULE,
-                            num_pairs=len(both))  # fmt: skip
-    done = finished_ids(directory / PAIRS)
-    todo = [s for s in both if s.id not in done]
-    logger.info("%s: %d of %d pairs to compare", directory, len(todo), len(both))
-    usage = judge.usage.to_dict()
+    with open_judge_run(directory, identity, benchmark, judge, name_a=name_a, name_b=name_b, rule=RULE,
+                        num_pairs=len(both)) as run:  # fmt: skip
+        done = run.finished_ids(PAIRS)
+        todo = [s for s in both if s.id not in done]
+        logger.info("%s: %d of %d pairs to compare", directory, len(todo), len(both))
+        usage = judge.usage.to_dict()
 
-    def work(sample: CaptionSample) -> dict[str, Any]:
-        frames = sample_frames(benchmark, sample, num_frames, max_pixels)
-        return _compare_one(sample, captions_a[sample.id], captions_b[sample.id], judge, frames)
+        def work(sample: CaptionSample) -> dict[str, Any]:
+            frames = sample_frames(benchmark, sample, num_frames, max_pixels)
+            return _compare_one(sample, captions_a[sample.id], captions_b[sample.id], judge, frames)
 
-    judge_samples(todo, work, directory / PAIRS, total=len(both), max_workers=max_workers, progress=progress)
-    records = read_records(directory / PAIRS)
-    summary = summarize_pairs(records, both, name_a, name_b)
-    summary["missing_a"] = [s.id for s in benchmark.samples if s.id not in captions_a]
-    summary["missing_b"] = [s.id for s in benchmark.samples if s.id not in captions_b]
-    summary["judge_usage"] = usage_since(usage, judge.usage.to_dict())
-    finish_judge_run(directory, header, summary, render_pairwise_report(header, summary, records))
-    return PairwiseRun(directory, header, summary)
+        judge_samples(todo, work, run.path(PAIRS), total=len(both), max_workers=max_workers,
+                      progress=progress)  # fmt: skip
+        records = run.records(PAIRS)
+        summary = summarize_pairs(records, both, name_a, name_b)
+        summary["missing_a"] = [s.id for s in benchmark.samples if s.id not in captions_a]
+        summary["missing_b"] = [s.id for s in benchmark.samples if s.id not in captions_b]
+        summary["judge_usage"] = usage_since(usage, judge.usage.to_dict())
+        finish_judge_run(run, summary, render_pairwise_report(run.header, summary, records))
+        return PairwiseRun(directory, run.header, summary)
 
 
 def _compare_one(

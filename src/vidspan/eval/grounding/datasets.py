@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidspan.errors import VidspanError
+from vidspan.errors import BenchmarkFormatError, EvalFileNotFoundError, UnknownBenchmarkError
 from vidspan.eval.grounding.samples import Benchmark, GroundingSample, GtSpan
 
 logger = logging.getLogger(__name__)
@@ -50,18 +50,6 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 """Extensions tried, in order, when a video id names no existing file by itself."""
 
 _TIMELENS_FILE_RE = re.compile(r"^(?P<subset>.+?)-timelens(?:\.[^.]+)?$")
-
-
-class BenchmarkFormatError(VidspanError):
-    """An annotation file is not in the format its loader expects; the message names the file and where."""
-
-
-class EvalFileNotFoundError(VidspanError, FileNotFoundError):
-    """An annotation file, a video folder or a prediction file does not exist."""
-
-
-class UnknownBenchmarkError(VidspanError, LookupError):
-    """A benchmark name that :data:`BENCHMARKS` does not know."""
 
 
 def normalize_query(query: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.errors import VidspanError
+from vidspan.errors import PredictionFormatError
 from vidspan.eval.grounding.datasets import VIDEO_EXTENSIONS, EvalFileNotFoundError, normalize_query
 from vidspan.eval.grounding.samples import GroundingSample
 from vidspan.parse import parse_span
@@ -55,10 +55,6 @@ _VIDEO_SUFFIX_RE = re.compile("(?:" + "|".join(re.escape(e) for e in VIDEO_EXTEN
 
 Window = tuple[float, ...]
 """``(start, end)`` or, for QVHighlights windows, ``(start, end, score)``."""
-
-
-class PredictionFormatError(VidspanError):
-    """A prediction file is not in the format its reader expects; the message names the file and where."""
 
 
 @dataclass(frozen=True, slots=True)

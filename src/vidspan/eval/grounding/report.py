@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidspan.errors import MissingDependencyError, VidspanError
+from vidspan.errors import MissingDependencyError, RunFormatError
 from vidspan.eval.grounding.published import METRIC_NAMES
 
 logger = logging.getLogger(__name__)
@@ -38,15 +38,6 @@ _ROUNDING_NOTE = (
     "TimeLens's official inference rounds predictions to whole seconds, so published TimeLens-Bench numbers "
     "are rounded; runs scored without rounding are not directly comparable with them."
 )
-
-
-class RunFormatError(VidspanError):
-    """A run directory or one of its files is missing or not in the expected format; ``path`` names it."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"Cannot use run {self.path}: {reason}")
 
 
 # --- loading ----------------------------------------------------------------------------------------------

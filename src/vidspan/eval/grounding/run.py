@@ -15,7 +15,6 @@ are decoded in a background thread a few videos ahead, so the model does not wai
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -28,7 +27,7 @@ from typing import Any
 from vidspan.errors import VidspanError
 from vidspan.eval.grounding import metrics as grounding_metrics
 from vidspan.eval.grounding.samples import Benchmark, GroundingSample
-from vidspan.eval.rundir import RunError, finished_ids, git_sha, now, read_records, versions, write_json
+from vidspan.eval.rundir import RunDir, RunError
 from vidspan.find import ground
 from vidspan.models.base import VideoModel
 from vidspan.parse import parse_span
@@ -38,8 +37,8 @@ from vidspan.windows import ModelLike, Progress, RunSettings, prepare
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-HEADER = "header.json"
+__all__ = ["GroundingRun", "RunError", "run_grounding", "score_records"]
+
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 
@@ -111,45 +110,57 @@ def run_grounding(
         "round_to_seconds": round_to_seconds,
         "limit": limit,
     }
-    header = _open_run(directory, identity, benchmark, vm)
-    done = finished_ids(directory / SAMPLES)
-    todo = [s for s in samples if s.id not in done]
-    logger.info("%s: %d of %d samples to run", directory, len(todo), len(samples))
+    with RunDir.open(directory, "grounding", identity, **_header_fields(identity, benchmark, vm)) as run:
+        done = run.finished_ids(SAMPLES)
+        todo = [s for s in samples if s.id not in done]
+        logger.info("%s: %d of %d samples to run", directory, len(todo), len(samples))
+        with run.appending(SAMPLES) as append:
+            for line in _answer_all(vm, benchmark, todo, settings, template, budget, round_to_seconds,
+                                    prefetch_videos, _Ticker(progress, len(samples), len(todo))):  # fmt: skip
+                append(line)
+        records = run.records(SAMPLES)
+        result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
+        missing = list(benchmark.missing_videos)
+        result |= {"benchmark": benchmark.name, "model": vm.name, "missing_videos": missing}
+        run.write_json(METRICS, result)
+        run.finish()
+        return GroundingRun(directory, run.header, result)
 
-    started = time.monotonic()
-    finished = 0
 
-    def tick(n: int, message: str) -> None:
-        nonlocal finished
-        finished += n
+class _Ticker:
+    """Progress over the whole run: samples already done count as done."""
+
+    def __init__(self, progress: Progress | None, total: int, todo: int):
+        self.progress, self.total, self.done = progress, total, total - todo
+        self.started = time.monotonic()
         if progress:
-            progress(len(samples) - len(todo) + finished, len(samples), message)
+            progress(self.done, total, f"{todo} samples to run")
 
-    if progress:
-        progress(len(samples) - len(todo), len(samples), f"{benchmark.name}: {len(todo)} samples to run")
-    with (directory / SAMPLES).open("a", encoding="utf-8") as out:
-        for video, group, clips in _decoded_groups(benchmark, todo, settings, prefetch_videos):
-            if isinstance(clips, BaseException):
-                reason = str(clips) if isinstance(clips, VidspanError) else f"{type(clips).__name__}: {clips}"
-                lines = [_record(s, error=reason) for s in group]
-            else:
-                lines = _answer(vm, group, clips, template, budget, round_to_seconds)
-            for line in lines:
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
-            tick(len(group), f"{video} ({time.monotonic() - started:.0f} s)")
+    def __call__(self, n: int, video: str) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total, f"{video} ({time.monotonic() - self.started:.0f} s)")
 
-    records = read_records(directory / SAMPLES)
-    result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
-    result |= {
-        "benchmark": benchmark.name,
-        "model": vm.name,
-        "missing_videos": list(benchmark.missing_videos),
-    }
-    write_json(directory / METRICS, result)
-    header["finished_at"] = now()
-    write_json(directory / HEADER, header)
-    return GroundingRun(directory, header, result)
+
+def _answer_all(
+    vm: VideoModel,
+    benchmark: Benchmark,
+    todo: list[GroundingSample],
+    settings: RunSettings,
+    template: str,
+    budget: int,
+    round_to_seconds: bool,
+    prefetch_videos: int,
+    tick: _Ticker,
+) -> Iterator[dict[str, Any]]:
+    """Each sample's record, video by video (videos decoded ahead); a video that fails fails its samples."""
+    for video, group, clips in _decoded_groups(benchmark, todo, settings, prefetch_videos):
+        if isinstance(clips, BaseException):
+            reason = str(clips) if isinstance(clips, VidspanError) else f"{type(clips).__name__}: {clips}"
+            yield from (_record(s, error=reason) for s in group)
+        else:
+            yield from _answer(vm, group, clips, template, budget, round_to_seconds)
+        tick(len(group), video)
 
 
 # -- decoding ahead -----------------------------------------------------------------------------------
@@ -287,46 +298,17 @@ def score_records(
 # -- files --------------------------------------------------------------------------------------------
 
 
-def _open_run(
-    directory: Path, identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel
-) -> dict[str, Any]:
-    header_path = directory / HEADER
-    if header_path.exists():
-        try:
-            header = json.loads(header_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunError(f"Cannot read {header_path}: {exc}") from exc
-        changed = [k for k, v in identity.items() if header.get("identity", {}).get(k) != v]
-        if changed:
-            raise RunError(
-                f"{directory} holds a run made with other settings ({', '.join(changed)}); "
-                "use another output directory to start a new run."
-            )
-        logger.info("resuming the run in %s", directory)
-        return header
-    if directory.exists() and any(directory.iterdir()):
-        raise RunError(
-            f"{directory} is not empty and holds no vidspan run; choose an empty or new directory."
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {
-        "format_version": FORMAT_VERSION,
-        "kind": "grounding",
+def _header_fields(identity: dict[str, Any], benchmark: Benchmark, vm: VideoModel) -> dict[str, Any]:
+    """What a grounding run's header records beside its identity (reports read these)."""
+    return {
         "benchmark": benchmark.name,
         "annotations": identity["annotations"],
         "videos": benchmark.video_dir,
         "model": vm.name,
-        "identity": identity,
         "settings": identity["sampling"]
         | {"prompt": identity["prompt"], "max_new_tokens": identity["max_new_tokens"]},
         "model_settings": {k: v for k, v in vm.settings().items() if "key" not in k.lower()},
         "round_to_seconds": identity["round_to_seconds"],
         "num_samples": len(benchmark.samples),
         "missing_videos": list(benchmark.missing_videos),
-        "versions": versions(),
-        "git_sha": git_sha(),
-        "started_at": now(),
-        "finished_at": None,
     }
-    write_json(header_path, header)
-    return header

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vidspan.errors import VidspanError
+from vidspan.errors import RequestError, VidspanError
 from vidspan.models.base import Generation, VideoModel
 from vidspan.models.openai import wire
 from vidspan.types import Clip, Span, VideoInfo
@@ -47,14 +47,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 256
 _FRAME_LIST_MIMES = ("video/jpeg", "video/jpg", "video/png")
-
-
-class RequestError(VidspanError):
-    """A request the server refuses; answered with OpenAI's error shape."""
-
-    def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message, self.status, self.param, self.code = message, status, param, code
 
 
 class ChatRequest(NamedTuple):

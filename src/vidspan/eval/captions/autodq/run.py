@@ -23,8 +23,6 @@ judge layer, so a re-run costs nothing for questions already answered.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,7 +38,8 @@ from vidspan.eval.captions.autodq.report import render_report
 from vidspan.eval.captions.autodq.scoring import AutoDQOptions, score_sample
 from vidspan.eval.captions.judge_frames import video_frames
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.rundir import RunError
+from vidspan.eval.rundir import FORMAT_VERSION, RunDir, now
+from vidspan.eval.rundir import read_records as rundir_records
 from vidspan.judge.base import Judge, JudgeError
 from vidspan.windows import Progress
 
@@ -48,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CaptionEvalRun", "evaluate_captions", "read_records"]
 
-FORMAT_VERSION = 1
-HEADER = "header.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 REPORT = "report.md"
@@ -136,72 +133,64 @@ def evaluate_captions(
     )
     excluded = frozenset(exclude or ())
     directory = Path(out_dir)
-    header = _open_run(directory, benchmark, judge, video_judge, options, candidates)
-    existing = read_records(directory)
-    wanted = [s for s in benchmark.samples if s.id not in excluded]
-    todo = [s for s in wanted if not _finished(existing.get(s.id), candidates.get(s.id))]
-    logger.info(
-        "%d of %d samples to judge (%d already done, %d excluded)",
-        len(todo),
-        len(wanted),
-        len(wanted) - len(todo),
-        len(excluded),
-    )
+    with _open_run(directory, benchmark, judge, video_judge, options, candidates) as run:
+        existing = run.records(SAMPLES)
+        wanted = [s for s in benchmark.samples if s.id not in excluded]
+        todo = [s for s in wanted if not _finished(existing.get(s.id), candidates.get(s.id))]
+        logger.info("%d of %d samples to judge (%d already done, %d excluded)",
+                    len(todo), len(wanted), len(wanted) - len(todo), len(excluded))  # fmt: skip
+        _judge_session(run, todo, existing, benchmark, candidates, judge, video_judge, options, max_workers,
+                       progress)  # fmt: skip
+        records = [existing[s.id] for s in wanted if s.id in existing]
+        metrics = _metrics(run.header, benchmark, records, len(excluded))
+        run.write_json(METRICS, metrics)
+        run.write_text(REPORT, render_report(run.header, metrics, records))
+        run.finish()
+        return CaptionEvalRun(directory=directory, header=run.header, metrics=metrics)
+
+
+def _judge_session(
+    run: RunDir,
+    todo: list[CaptionSample],
+    existing: dict[str, dict[str, Any]],
+    benchmark: CaptionBenchmark,
+    candidates: Mapping[str, str],
+    judge: Judge,
+    video_judge: Judge | None,
+    options: AutoDQOptions,
+    max_workers: int,
+    progress: Progress | None,
+) -> None:
+    """Judge ``todo``, appending each record as it ends; the session (count, usage) goes in the header."""
     judges = (
         {"judge": judge} if video_judge in (None, judge) else {"judge": judge, "video_judge": video_judge}
     )
     before = {name: j.usage.to_dict() for name, j in judges.items()}
-    started = _now()
+    started = now()
     done = 0
     try:
-        with (directory / SAMPLES).open("a", encoding="utf-8") as out:
+        with run.appending(SAMPLES) as append:
             for record in _judge_all(todo, benchmark, candidates, judge, video_judge, options, max_workers):
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                out.flush()
+                append(record)
                 existing[record["id"]] = record
                 done += 1
                 if progress is not None:
                     progress(done, len(todo), record["id"])
     finally:
         usage = {name: _delta(before[name], j.usage.to_dict()) for name, j in judges.items()}
-        header.setdefault("sessions", []).append(
-            {"started": started, "finished": _now(), "samples_judged": done, "usage": usage}
+        run.header.setdefault("sessions", []).append(
+            {"started": started, "finished": now(), "samples_judged": done, "usage": usage}
         )
-        _write_json(directory / HEADER, header)
-    records = [existing[s.id] for s in wanted if s.id in existing]
-    metrics = _metrics(header, benchmark, records, len(excluded))
-    _write_json(directory / METRICS, metrics)
-    (directory / REPORT).write_text(render_report(header, metrics, records), encoding="utf-8")
-    return CaptionEvalRun(directory=directory, header=header, metrics=metrics)
+        run.save_header()
 
 
 def read_records(directory: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """The records of ``samples.jsonl`` by sample id (the last line of an id wins); ``{}`` if none.
+    """The records of a run's ``samples.jsonl`` by sample id (the last line of an id wins); ``{}`` if none.
 
     Raises:
         RunError: A line is not a JSON object with an ``id``.
     """
-    path = Path(directory) / SAMPLES
-    records: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line_no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if line_no == len(lines):
-                logger.warning("%s: ignoring a truncated last line (an interrupted write)", path)
-                continue
-            raise RunError(
-                f"{path}, line {line_no}: not valid JSON. Fix or delete the line to resume."
-            ) from None
-        if not isinstance(record, dict) or "id" not in record:
-            raise RunError(f"{path}, line {line_no}: not a sample record (no 'id').")
-        records[str(record["id"])] = record
-    return records
+    return rundir_records(Path(directory) / SAMPLES)
 
 
 # ----------------------------------------------------------------------------------------------- judging
@@ -335,7 +324,7 @@ def _open_run(
     video_judge: Judge | None,
     options: AutoDQOptions,
     candidates: Mapping[str, str],
-) -> dict[str, Any]:
+) -> RunDir:
     from vidspan import __version__
 
     identity = {
@@ -345,38 +334,13 @@ def _open_run(
         "options": options.to_dict(),
         "prompts": prompt_hashes(),
     }
-    path = directory / HEADER
-    if path.is_file():
-        try:
-            header = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{path}: not valid JSON ({exc.msg}).") from None
-        old = {key: header.get(key) for key in identity}
-        old["benchmark"] = {k: (header.get("benchmark") or {}).get(k) for k in ("name", "annotations")}
-        changed = [key for key in identity if _plain(old[key]) != _plain(identity[key])]
-        if changed:
-            raise RunError(
-                f"{directory} holds a caption evaluation made with other settings ({', '.join(changed)} "
-                "differ). Use a new output directory, or the same settings to resume it."
-            )
-        header["benchmark"].update(_benchmark_facts(benchmark))
-        return header
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {
-        "format_version": FORMAT_VERSION,
-        "kind": "caption-eval",
-        "protocol": "autodq",
-        **identity,
-        "judge_name": judge.name,
-        "video_judge_name": video_judge.name if video_judge is not None else None,
-        "candidates": getattr(candidates, "source", None),
-        "vidspan_version": __version__,
-        "created": _now(),
-        "sessions": [],
-    }
-    header["benchmark"].update(_benchmark_facts(benchmark))
-    _write_json(path, header)
-    return header
+    run = RunDir.open(
+        directory, "caption-eval", identity, protocol="autodq", **identity, judge_name=judge.name,
+        video_judge_name=video_judge.name if video_judge is not None else None,
+        candidates=getattr(candidates, "source", None), vidspan_version=__version__, sessions=[],
+    )  # fmt: skip
+    run.header["benchmark"].update(_benchmark_facts(benchmark))
+    return run
 
 
 def _benchmark_facts(benchmark: CaptionBenchmark) -> dict[str, Any]:
@@ -419,17 +383,3 @@ def _delta(
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[key] = out.get(key, 0) + value - before.get(key, 0)
     return out
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True))
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
