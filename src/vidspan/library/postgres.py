@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidspan.errors import MissingDependencyError, PostgresError, VidspanError
+from vidspan.errors import MissingDependencyError, PostgresError
 from vidspan.library.open import is_postgres_url
 from vidspan.library.sql import SqlReads, event_vectors, video_row
 from vidspan.library.sqlite import _STOPWORDS, RRF_K, IndexNotFoundError
