@@ -112,3 +112,44 @@ def test_a_plugin_registers_a_judge_backend_like_the_builtins():
         unregister_plugin(plugin)
     with pytest.raises(UnknownModelError, match=r"Unknown judge backend 'local'"):
         get_judge("local:qwen")
+
+
+def test_a_plugin_registers_a_benchmark_that_loads_and_scores_like_the_builtins(tmp_path):
+    """A new benchmark is one module: a loader plus a ``register_benchmarks`` hook (no core change)."""
+    from click.testing import CliRunner
+
+    from vidspan.cli.main import cli
+    from vidspan.errors import UnknownBenchmarkError
+    from vidspan.eval.benchmark import BenchmarkSpec, benchmark_specs, get_benchmark_spec, load_benchmark
+    from vidspan.eval.grounding.samples import GroundingSample
+    from vidspan.models.registry import hookimpl
+
+    def load_tsv(path):  # "<video>\t<start>\t<end>\t<query>" per line
+        rows = [line.split("\t") for line in open(path, encoding="utf-8").read().splitlines() if line]
+        return [GroundingSample(id=f"{v}#{i}", video=v, query=q, gt_spans=((float(s), float(e)),),
+                                subset="tsv") for i, (v, s, e, q) in enumerate(rows)]  # fmt: skip
+
+    class BenchPlugin:
+        @hookimpl
+        def register_benchmarks(self, register):
+            register(BenchmarkSpec("my-tsv", "grounding", load_tsv, "A TSV of spans", aliases=("tsv",)))
+
+    annotations = tmp_path / "gt.tsv"
+    annotations.write_text("a\t1\t3\tthe door opens\nb\t0\t2\ta dog runs\n", encoding="utf-8")
+    predictions = tmp_path / "preds.json"  # TimeChat form, joined by video and query
+    predictions.write_text('{"0": {"timestamp": [[1, 3]], "query": "the door opens", "vid": "a"}}')
+    plugin = BenchPlugin()
+    register_plugin(plugin)
+    try:
+        assert "my-tsv" in benchmark_specs("grounding") and "my-tsv" not in benchmark_specs("captions")
+        assert get_benchmark_spec("TSV").name == "my-tsv"
+        bench = load_benchmark("my-tsv", annotations)
+        assert [s.query for s in bench.samples] == ["the door opens", "a dog runs"]
+        result = CliRunner().invoke(cli, ["eval", "score", str(predictions), "--bench", "my-tsv",
+                                          "--annotations", str(annotations), "--json"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert '"mIoU": 50.0' in result.stdout  # one exact hit of two samples
+    finally:
+        unregister_plugin(plugin)
+    with pytest.raises(UnknownBenchmarkError, match="Unknown benchmark 'my-tsv'"):
+        get_benchmark_spec("my-tsv")

@@ -14,21 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from vidspan.cli.main import cli
-from vidspan.eval.grounding.datasets import (
-    BenchmarkFormatError,
-    load_activitynet,
-    load_benchmark,
-    load_charades_sta,
-    load_coco_grounding,
-)
-from vidspan.eval.grounding.predictions import (
-    PredictionFormatError,
-    detect_prediction_format,
+from vidspan.errors import BenchmarkFormatError, PredictionFormatError
+from vidspan.eval.grounding.datasets import load_activitynet, load_benchmark, load_charades_sta
+from vidspan.eval.grounding.predictions import detect_prediction_format, load_predictions
+from vidspan.eval.grounding.score import score_predictions
+from vidspan.eval.grounding.timechat import (
     join_timechat_predictions,
-    load_predictions,
+    load_coco_grounding,
     read_timechat_predictions,
 )
-from vidspan.eval.grounding.score import score_predictions
 
 GT = {
     "annotations": [

@@ -1,4 +1,4 @@
-"""The built-in plugin: vidspan's models, backends and judges, registered like any third-party plugin's.
+"""The built-in plugin: vidspan's models, backends, judges and benchmarks, registered like any plugin's.
 
 A plugin package does the same from its own module, listed under ``[project.entry-points.vidspan]``
 (see ``docs/models.md``).
@@ -81,3 +81,11 @@ class BuiltinPlugin:
 
         register("openai", OpenAIJudge)
         register("gemini", GeminiJudge)
+
+    @hookimpl
+    def register_benchmarks(self, register: Callable[[Any], None]) -> None:
+        from vidspan.eval.captions.datasets import CAPTION_BENCHMARKS
+        from vidspan.eval.grounding.datasets import BENCHMARKS
+
+        for spec in (*BENCHMARKS.values(), *CAPTION_BENCHMARKS.values()):
+            register(spec)

@@ -2,7 +2,7 @@
 
 Each loader reads one annotation file into :class:`~vidspan.eval.captions.samples.CaptionSample` objects;
 :func:`load_caption_benchmark` looks a loader up by name and finds each sample's video file with
-:func:`vidspan.eval.grounding.datasets.find_video`. Videos without a file are listed in
+:func:`vidspan.eval.benchmark.find_video`. Videos without a file are listed in
 ``CaptionBenchmark.missing_videos``; their samples are kept.
 
 Candidate captions (the captions being scored) are read by :mod:`vidspan.eval.captions.candidates`.
@@ -10,31 +10,21 @@ Candidate captions (the captions being scored) are read by :mod:`vidspan.eval.ca
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vidspan.errors import BenchmarkFormatError, EvalFileNotFoundError
+from vidspan.eval.benchmark import BenchmarkSpec, load_benchmark, require_object, require_text
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
-from vidspan.eval.grounding.datasets import (
-    VIDEO_EXTENSIONS,
-    BenchmarkFormatError,
-    EvalFileNotFoundError,
-    UnknownBenchmarkError,
-    locate_videos,
-    require_object,
-    require_text,
-)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CAPTION_BENCHMARKS",
-    "CaptionBenchmarkSpec",
     "load_caption_benchmark",
     "load_caption_jsonl",
     "load_carebench",
@@ -185,17 +175,6 @@ def load_caption_jsonl(path: str | Path) -> list[CaptionSample]:
 # --------------------------------------------------------------------------------------------- registry
 
 
-@dataclass(frozen=True, slots=True)
-class CaptionBenchmarkSpec:
-    """How to load one caption benchmark: registry name, loader, description, extra video-name rule."""
-
-    name: str
-    loader: Callable[[str | Path], list[CaptionSample]]
-    description: str
-    aliases: tuple[str, ...] = ()
-    video_names: Callable[[CaptionSample], list[str]] = field(default=lambda s: [s.video])
-
-
 def _dream_video_names(sample: CaptionSample) -> list[str]:
     names = [sample.video, sample.id]
     if "video_file" in sample.extra:
@@ -203,37 +182,24 @@ def _dream_video_names(sample: CaptionSample) -> list[str]:
     return names
 
 
-CAPTION_BENCHMARKS: dict[str, CaptionBenchmarkSpec] = {
+def _natural_key(text: str) -> tuple[int, int | str]:
+    return (0, int(text)) if text.isdigit() else (1, text)
+
+
+CAPTION_BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (
-        CaptionBenchmarkSpec(
-            "dream1k",
-            load_dream1k,
-            "DREAM-1K (DREAM-1k.jsonl from bytedance/tarsier)",
-            ("dream-1k", "dream"),
-            _dream_video_names,
-        ),
-        CaptionBenchmarkSpec(
-            "carebench", load_carebench, "CaReBench json/metadata.json (CapST)", ("care-bench",)
-        ),
-        CaptionBenchmarkSpec("jsonl", load_caption_jsonl, "Any caption JSONL: video, caption, events?"),
+        BenchmarkSpec("dream1k", "captions", load_dream1k, "DREAM-1K (DREAM-1k.jsonl from bytedance/tarsier)",
+                      aliases=("dream-1k", "dream"), video_names=_dream_video_names,
+                      sort_missing=_natural_key),
+        BenchmarkSpec("carebench", "captions", load_carebench, "CaReBench json/metadata.json (CapST)",
+                      aliases=("care-bench",), sort_missing=_natural_key),
+        BenchmarkSpec("jsonl", "captions", load_caption_jsonl, "Any caption JSONL: video, caption, events?",
+                      sort_missing=_natural_key),
     )
-}
-"""Caption benchmark name → :class:`CaptionBenchmarkSpec`."""
-
-
-def _caption_spec(name: str) -> CaptionBenchmarkSpec:
-    key = name.strip().lower().replace("_", "-")
-    for spec in CAPTION_BENCHMARKS.values():
-        if key == spec.name or key in spec.aliases:
-            return spec
-    names = [n for spec in CAPTION_BENCHMARKS.values() for n in (spec.name, *spec.aliases)]
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
-    if close:
-        raise UnknownBenchmarkError(f"Unknown caption benchmark {name!r}. Did you mean: {', '.join(close)}?")
-    raise UnknownBenchmarkError(
-        f"Unknown caption benchmark {name!r}. Available: {', '.join(CAPTION_BENCHMARKS)}."
-    )
+}  # fmt: skip
+"""The built-in caption benchmarks, name → :class:`~vidspan.eval.benchmark.BenchmarkSpec` (the built-in
+plugin registers them; plugins add more)."""
 
 
 def load_caption_benchmark(
@@ -242,7 +208,7 @@ def load_caption_benchmark(
     """Load a caption benchmark's annotations and find its videos.
 
     Args:
-        name: ``"dream1k"``, ``"carebench"`` or ``"jsonl"`` (see :data:`CAPTION_BENCHMARKS`).
+        name: ``"dream1k"``, ``"carebench"``, ``"jsonl"`` (see :data:`CAPTION_BENCHMARKS`) or a plugin's.
         annotations: The annotation file.
         videos: Folder holding the videos, directly or one subfolder deep; ``None`` leaves
             ``video_paths`` and ``missing_videos`` empty.
@@ -252,19 +218,7 @@ def load_caption_benchmark(
         EvalFileNotFoundError: The annotation file or the video folder does not exist.
         BenchmarkFormatError: The annotation file is malformed.
     """
-    spec = _caption_spec(name)
-    samples = tuple(spec.loader(annotations))
-    if videos is None:
-        return CaptionBenchmark(name=spec.name, annotations=str(annotations), samples=samples)
-    found, missing = locate_videos(samples, videos, VIDEO_EXTENSIONS, spec.video_names)
-    return CaptionBenchmark(
-        name=spec.name,
-        annotations=str(annotations),
-        samples=samples,
-        video_dir=str(videos),
-        video_paths=found,
-        missing_videos=tuple(sorted(missing, key=_natural_key)),
-    )
+    return load_benchmark(name, annotations, videos, kind="captions")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -349,10 +303,6 @@ def _check_unique_ids(samples: list[CaptionSample], path: Path) -> None:
         if sample.id in seen:
             raise BenchmarkFormatError(f"{path}: sample id {sample.id!r} repeats.")
         seen.add(sample.id)
-
-
-def _natural_key(text: str) -> tuple[int, int | str]:
-    return (0, int(text)) if text.isdigit() else (1, text)
 
 
 def apply_audit(

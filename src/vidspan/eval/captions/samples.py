@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from vidspan.eval.benchmark import Benchmark
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +34,5 @@ class CaptionSample:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class CaptionBenchmark:
-    """Loaded caption benchmark with its video lookup (missing videos listed, never dropped)."""
-
-    name: str
-    annotations: str
-    samples: tuple[CaptionSample, ...]
-    video_dir: str | None = None
-    video_paths: dict[str, Path] = field(default_factory=dict, compare=False)
-    missing_videos: tuple[str, ...] = ()
+CaptionBenchmark = Benchmark
+"""A loaded caption benchmark: :class:`vidspan.eval.benchmark.Benchmark` of :class:`CaptionSample`."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidspan.eval.grounding.published import BENCHMARKS, METRIC_NAMES, reference_rows
+from vidspan.eval.grounding.published import METRIC_NAMES, PUBLISHED_BENCHMARKS, reference_rows
 from vidspan.eval.grounding.report import (
     _ROUNDING_NOTE,
     POOLED,
@@ -27,11 +27,11 @@ logger = logging.getLogger(__name__)
 def _column_for(run_benchmark: str, subset: str) -> str:
     """The reference benchmark a run's subset corresponds to, or the subset name itself if none does."""
     s, b = subset.lower(), run_benchmark.lower()
-    if s in BENCHMARKS:
+    if s in PUBLISHED_BENCHMARKS:
         return s
-    if s == POOLED or (b in BENCHMARKS and b.startswith(s + "-")):
+    if s == POOLED or (b in PUBLISHED_BENCHMARKS and b.startswith(s + "-")):
         return b
-    if f"{s}-timelens" in BENCHMARKS and "timelens" in b:
+    if f"{s}-timelens" in PUBLISHED_BENCHMARKS and "timelens" in b:
         return f"{s}-timelens"
     return subset
 
@@ -89,7 +89,7 @@ def _run_row(run: RunSummary) -> ComparisonRow:
 def _reference_table_rows(columns: Sequence[str]) -> list[ComparisonRow]:
     by_model: dict[tuple[str, str, str], dict[str, Mapping[str, float]]] = {}
     for column in columns:
-        if column not in BENCHMARKS:
+        if column not in PUBLISHED_BENCHMARKS:
             continue
         for ref in reference_rows(column):
             by_model.setdefault((ref.model, ref.source, ref.note), {})[column] = ref.metrics
@@ -138,13 +138,14 @@ def compare(
     runs = [load_run(d) for d in run_dirs]
     run_rows = [_run_row(r) for r in runs]
     if benchmark is not None:
-        known = list(dict.fromkeys([*BENCHMARKS, *(c for row in run_rows for c in row.cells)]))
+        known = list(dict.fromkeys([*PUBLISHED_BENCHMARKS, *(c for row in run_rows for c in row.cells)]))
         if benchmark not in known:
             raise ValueError(f"Invalid benchmark: {benchmark!r}. It must be one of {', '.join(known)}.")
         columns: list[str] = [benchmark]
     else:
-        columns = list(dict.fromkeys(c for row in run_rows for c in row.cells)) or list(BENCHMARKS[:3])
-        order = {name: i for i, name in enumerate(BENCHMARKS)}
+        columns = list(dict.fromkeys(c for row in run_rows for c in row.cells))
+        columns = columns or list(PUBLISHED_BENCHMARKS[:3])
+        order = {name: i for i, name in enumerate(PUBLISHED_BENCHMARKS)}
         columns.sort(key=lambda c: order.get(c, len(order)))
     rows = run_rows + (_reference_table_rows(columns) if include_reference else [])
 

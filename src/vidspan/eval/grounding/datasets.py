@@ -11,24 +11,29 @@ by name, loads it and finds each sample's video file; videos that are not found 
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import json
 import logging
 import math
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from vidspan.errors import BenchmarkFormatError, EvalFileNotFoundError, UnknownBenchmarkError
+from vidspan.eval import benchmark
+from vidspan.eval.benchmark import (
+    VIDEO_EXTENSIONS,
+    BenchmarkSpec,
+    find_video,
+    locate_videos,
+    require_object,
+    require_text,
+)
 from vidspan.eval.grounding.samples import Benchmark, GroundingSample, GtSpan
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
+__all__ = [  # the file readers, and the benchmark lookups re-exported for grounding
     "BENCHMARKS",
     "VIDEO_EXTENSIONS",
     "BenchmarkFormatError",
@@ -37,6 +42,7 @@ __all__ = [
     "UnknownBenchmarkError",
     "find_video",
     "get_benchmark_spec",
+    "locate_videos",
     "load_activitynet",
     "load_benchmark",
     "load_charades_sta",
@@ -45,9 +51,6 @@ __all__ = [
     "load_timelens",
     "normalize_query",
 ]
-
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-"""Extensions tried, in order, when a video id names no existing file by itself."""
 
 _TIMELENS_FILE_RE = re.compile(r"^(?P<subset>.+?)-timelens(?:\.[^.]+)?$")
 
@@ -222,79 +225,16 @@ def load_qvhighlights(path: str | Path) -> list[GroundingSample]:
 def load_coco_grounding(
     path: str | Path, subset: str = "charades-sta", durations: Mapping[str, float] | str | Path | None = None
 ) -> list[GroundingSample]:
-    """Load TimeChat / VTG-LLM's COCO-style grounding file (``test.caption_coco_format.json``).
+    """TimeChat / VTG-LLM COCO-style ground truth (:func:`.timechat.load_coco_grounding`)."""
+    from vidspan.eval.grounding import timechat
 
-    The file is ``{"annotations": [{"image_id": "3MSZA.mp4", "caption": ..., "timestamp": [s, e],
-    "id": 0}, ...]}``, as TimeChat's ``utils/get_coco_format.py`` writes it. The sample id and ``qid`` are
-    the annotation ``id`` (the key of TimeChat's prediction files); ``video`` is the ``image_id`` file name.
-    A ``duration`` in an annotation, in an ``images`` entry (``{"id": image_id, "duration"}``) or in
-    ``durations`` (keyed with or without the extension) is kept.
-
-    Raises:
-        EvalFileNotFoundError: The file (or the durations file) does not exist.
-        BenchmarkFormatError: The file is not this format, an annotation is malformed or an id repeats.
-    """
-    path = Path(path)
-    data = _read_json_object(path)
-    annotations = data.get("annotations")
-    if not isinstance(annotations, list):
-        raise BenchmarkFormatError(f"{path}: expected a COCO-style object with an 'annotations' list.")
-    lengths = _read_durations(durations)
-    for image in data.get("images") or []:
-        if isinstance(image, dict) and isinstance(image.get("id"), str) and image.get("duration") is not None:
-            lengths[image["id"]] = _optional_duration(image["duration"], f"{path}: images {image['id']!r}")
-    samples, seen = [], set()
-    for i, ann in enumerate(annotations):
-        where = f"{path}: annotations[{i}]"
-        ann = require_object(ann, where, ("image_id", "caption", "timestamp", "id"))
-        qid = ann["id"]
-        if not isinstance(qid, int) or isinstance(qid, bool) or qid in seen:
-            raise BenchmarkFormatError(f"{where}: 'id' must be an integer unique in the file, got {qid!r}.")
-        seen.add(qid)
-        video = require_text(ann["image_id"], f"{where}: image_id").replace("\\", "/").rsplit("/", 1)[-1]
-        duration = _optional_duration(ann.get("duration"), where)
-        if duration is None:
-            duration = lengths.get(video, lengths.get(video.rsplit(".", 1)[0]))
-        samples.append(
-            GroundingSample(
-                id=str(qid),
-                video=video,
-                query=require_text(ann["caption"], f"{where}: caption").strip(),
-                gt_spans=(_gt_span(ann["timestamp"], f"{where}: timestamp"),),
-                subset=subset,
-                duration=duration,
-                qid=qid,
-            )
-        )
-    logger.debug("Loaded %d COCO-style samples (%s) from %s", len(samples), subset, path)
-    return samples
+    return timechat.load_coco_grounding(path, subset, durations)
 
 
 # --------------------------------------------------------------------------------------------- registry
 
 
-@dataclass(frozen=True, slots=True)
-class BenchmarkSpec:
-    """How to load one benchmark.
-
-    Attributes:
-        name: Registry name (``"charades-timelens"``).
-        loader: ``loader(path, **options) -> list[GroundingSample]``.
-        subset: The subset its samples get by default (``None``: decided by the file).
-        video_extensions: Extensions tried, in order, when finding a video file.
-        description: One line for listings.
-        options: Loader options this benchmark fixes by default (callers may override them).
-    """
-
-    name: str
-    loader: Callable[..., list[GroundingSample]]
-    subset: str | None
-    video_extensions: tuple[str, ...]
-    description: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-_REGISTRY: tuple[tuple[str, Callable[..., list[GroundingSample]], str | None, str], ...] = (
+_SPECS: tuple[tuple[str, Callable[..., list[GroundingSample]], str | None, str], ...] = (
     ("charades-timelens", load_timelens, "charades", "Charades-TimeLens (TimeLens-Bench)"),
     ("activitynet-timelens", load_timelens, "activitynet", "ActivityNet-TimeLens (TimeLens-Bench)"),
     ("qvhighlights-timelens", load_timelens, "qvhighlights", "QVHighlights-TimeLens (TimeLens-Bench)"),
@@ -305,48 +245,24 @@ _REGISTRY: tuple[tuple[str, Callable[..., list[GroundingSample]], str | None, st
     ("timechat-coco", load_coco_grounding, None, "TimeChat / VTG-LLM COCO-style file (caption_coco_format)"),
 )
 
-
-def _fixed_subset(name: str, subset: str | None) -> dict[str, Any]:
-    return {"subset": subset} if name.endswith("-timelens") else {}
-
-
 BENCHMARKS: dict[str, BenchmarkSpec] = {
-    name: BenchmarkSpec(name, loader, subset, VIDEO_EXTENSIONS, description, _fixed_subset(name, subset))
-    for name, loader, subset, description in _REGISTRY
-}
-"""Benchmark name → :class:`BenchmarkSpec`."""
+    name: BenchmarkSpec(name, "grounding", loader, description, subset,
+                        options={"subset": subset} if name.endswith("-timelens") else {})
+    for name, loader, subset, description in _SPECS
+}  # fmt: skip
+"""The built-in grounding benchmarks, name → :class:`~vidspan.eval.benchmark.BenchmarkSpec` (the built-in
+plugin registers them; plugins add more: :func:`vidspan.eval.benchmark.benchmark_specs`)."""
 
 
 def get_benchmark_spec(name: str) -> BenchmarkSpec:
-    """Look a benchmark up by name (case-insensitive, ``_`` reads as ``-``).
-
-    Raises:
-        UnknownBenchmarkError: No such benchmark; the message suggests close names.
-    """
-    key = name.strip().lower().replace("_", "-")
-    if key in BENCHMARKS:
-        return BENCHMARKS[key]
-    close = difflib.get_close_matches(key, list(BENCHMARKS), n=3, cutoff=0.6)
-    close += [n for n in BENCHMARKS if key and key in n and n not in close]
-    if close:
-        raise UnknownBenchmarkError(f"Unknown benchmark {name!r}. Did you mean: {', '.join(close)}?")
-    raise UnknownBenchmarkError(f"Unknown benchmark {name!r}. Available: {', '.join(BENCHMARKS)}.")
+    """Look a grounding benchmark up by name (see :func:`vidspan.eval.benchmark.get_benchmark_spec`)."""
+    return benchmark.get_benchmark_spec(name, "grounding")
 
 
 def load_benchmark(
     name: str, annotations: str | Path, videos: str | Path | None = None, **options: Any
 ) -> Benchmark:
-    """Load a benchmark's annotations and find its videos.
-
-    Args:
-        name: A key of :data:`BENCHMARKS`.
-        annotations: The annotation file.
-        videos: Folder holding the videos, directly or one subfolder deep (``videos/charades/<vid>.mp4``);
-            ``None`` leaves ``video_paths`` and ``missing_videos`` empty.
-        **options: Loader options (``subset`` for TimeLens files, ``durations`` for Charades-STA).
-
-    Returns:
-        The benchmark with every sample; videos without a file are listed in ``missing_videos``.
+    """Load a grounding benchmark and find its videos (see :func:`vidspan.eval.benchmark.load_benchmark`).
 
     Raises:
         UnknownBenchmarkError: ``name`` is not registered.
@@ -354,116 +270,10 @@ def load_benchmark(
         EvalFileNotFoundError: The annotation file or the video folder does not exist.
         BenchmarkFormatError: The annotation file is malformed.
     """
-    spec = get_benchmark_spec(name)
-    accepted = list(inspect.signature(spec.loader).parameters)[1:]
-    for key in options:
-        if key not in accepted:
-            raise ValueError(
-                f"Invalid option for benchmark {spec.name!r}: {key!r}. "
-                f"It must be one of: {', '.join(accepted) or '(none)'}."
-            )
-    samples = tuple(spec.loader(annotations, **{**spec.options, **options}))
-    if videos is None:
-        return Benchmark(name=spec.name, annotations=str(annotations), samples=samples)
-    found, missing = locate_videos(samples, videos, spec.video_extensions)
-    return Benchmark(
-        name=spec.name,
-        annotations=str(annotations),
-        samples=samples,
-        video_dir=str(videos),
-        video_paths=found,
-        missing_videos=tuple(sorted(missing)),
-    )
-
-
-def locate_videos(
-    samples: Iterable[Any],
-    videos: str | Path,
-    extensions: Sequence[str] = VIDEO_EXTENSIONS,
-    names: Callable[[Any], Iterable[str]] | None = None,
-) -> tuple[dict[str, Path], set[str]]:
-    """The file of each sample's video under ``videos``, and the video ids with none (logged).
-
-    ``names(sample)`` gives the file names to try in order (default: ``sample.video``); each is looked up
-    with :func:`find_video`.
-
-    Raises:
-        EvalFileNotFoundError: ``videos`` is not a folder.
-    """
-    root = Path(videos)
-    if not root.is_dir():
-        raise EvalFileNotFoundError(f"Video folder not found: {root}")
-    listing = _list_videos(root)
-    found: dict[str, Path] = {}
-    missing: set[str] = set()
-    for sample in samples:
-        if sample.video in found or sample.video in missing:
-            continue
-        for name in dict.fromkeys(names(sample) if names else (sample.video,)):
-            path = find_video(name, root, extensions, subset=sample.subset, listing=listing)
-            if path is not None:
-                found[sample.video] = path
-                break
-        else:
-            missing.add(sample.video)
-    if missing:
-        logger.warning("%d of %d videos not found under %s", len(missing), len(missing) + len(found), root)
-    return found, missing
-
-
-def find_video(
-    video: str,
-    root: str | Path,
-    extensions: Iterable[str] = VIDEO_EXTENSIONS,
-    *,
-    subset: str | None = None,
-    listing: Mapping[str, frozenset[str]] | None = None,
-) -> Path | None:
-    """Find the file of a video id under ``root`` or one subfolder of it.
-
-    Tried in order: ``root``, ``root/<subset>``, the other subfolders (sorted); in each, the id as is and
-    with each extension, then the same for the id with ``v_`` added or removed (ActivityNet).
-
-    Args:
-        video: Video id, with or without extension.
-        root: The video folder.
-        extensions: Extensions to try, with the dot.
-        subset: A subfolder to try before the others.
-        listing: A listing from a previous call (folder name relative to ``root`` → file names), to avoid
-            listing the folder again.
-    """
-    root = Path(root)
-    listing = _list_videos(root) if listing is None else listing
-    folders = [""] + ([subset] if subset and subset in listing else [])
-    folders += sorted(f for f in listing if f not in folders)
-    ids = [video, video[2:] if video.startswith("v_") else f"v_{video}"]
-    names = [n for vid in ids if vid for n in (vid, *(vid + ext for ext in extensions))]
-    for folder in folders:
-        files = listing[folder]
-        for name in names:
-            if name in files:
-                return root / folder / name if folder else root / name
-    return None
+    return benchmark.load_benchmark(name, annotations, videos, kind="grounding", **options)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _list_videos(root: Path) -> dict[str, frozenset[str]]:
-    """``{"": files in root, "<sub>": files in root/<sub>, ...}`` (hidden entries skipped)."""
-    top: list[str] = []
-    listing: dict[str, frozenset[str]] = {}
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                with os.scandir(entry.path) as inner:
-                    listing[entry.name] = frozenset(e.name for e in inner if e.is_file())
-            elif entry.is_file():
-                top.append(entry.name)
-    listing[""] = frozenset(top)
-    return listing
 
 
 def _read_text(path: Path) -> str:
@@ -543,23 +353,6 @@ def _read_durations(durations: Mapping[str, float] | str | Path | None) -> dict[
             raise BenchmarkFormatError(f"{source}: video {vid!r}: no duration.")
         out[vid] = duration
     return out
-
-
-def require_object(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """``value`` as a JSON object holding ``keys``, else :class:`BenchmarkFormatError` naming ``where``."""
-    if not isinstance(value, dict):
-        raise BenchmarkFormatError(f"{where}: expected a JSON object, got {type(value).__name__}.")
-    absent = [k for k in keys if k not in value]
-    if absent:
-        raise BenchmarkFormatError(f"{where}: missing {', '.join(repr(k) for k in absent)}.")
-    return value
-
-
-def require_text(value: Any, where: str) -> str:
-    """``value`` as a string, else :class:`BenchmarkFormatError` naming ``where``."""
-    if not isinstance(value, str):
-        raise BenchmarkFormatError(f"{where}: expected text, got {_clip(repr(value))}.")
-    return value
 
 
 def _is_number(value: Any) -> bool:

@@ -32,13 +32,11 @@ __all__ = [
     "Prediction",
     "PredictionFormatError",
     "detect_prediction_format",
-    "join_timechat_predictions",
     "join_timelens_predictions",
     "load_predictions",
     "qvhighlights_submission_from_predictions",
     "qvhighlights_submission_to_predictions",
     "read_qvhighlights_submission",
-    "read_timechat_predictions",
     "read_timelens_prediction_file",
     "read_timelens_predictions",
     "read_vidspan_run",
@@ -224,91 +222,6 @@ def _other_activitynet_id(video: str) -> str:
 
 def _close(a: Sequence[float], b: Sequence[float], tolerance: float) -> bool:
     return abs(a[0] - b[0]) <= tolerance and abs(a[1] - b[1]) <= tolerance
-
-
-# --------------------------------------------------------------------------------------- TimeChat, VTG-LLM
-
-
-def join_timechat_predictions(
-    entries: Mapping[str, Any], samples: Iterable[GroundingSample]
-) -> tuple[dict[str, Prediction], tuple[str, ...]]:
-    """Match TimeChat / VTG-LLM grounding predictions to samples.
-
-    The file is ``{"<qid>": {"timestamp": [[s, e]], "query": ..., "vid": "3MSZA.mp4"}}``, as TimeChat's
-    ``evaluate.py`` (``fmt_*_result.json``) and VTG-LLM write it. A key is the ``id`` of the annotation in
-    the COCO-style ground truth, so it joins to the sample with that ``qid``; an entry whose ``vid`` names
-    another video than that sample's is not joined. For ground truth without qids (the Charades-STA text
-    file), entries join by video and normalised query where that pair names exactly one sample.
-
-    ``timestamp`` may be a list of ``[s, e]`` pairs (the first is scored, as TimeChat's ``eval_tvg.py``
-    does), one bare ``[s, e]``, an empty list (nothing parsed: IoU 0) or the model's answer text, which is
-    read like a TimeLens answer (:func:`~vidspan.parse.parse_span`, first pair as written).
-
-    Returns:
-        ``({sample_id: Prediction}, keys that match no sample)``.
-    """
-    samples = list(samples)
-    by_qid = {str(s.qid): s for s in samples if s.qid is not None}
-    by_text: dict[tuple[str, str], list[GroundingSample]] = {}
-    for sample in samples:
-        by_text.setdefault(_text_key(sample.video, sample.query), []).append(sample)
-    predictions: dict[str, Prediction] = {}
-    unmatched: list[str] = []
-    for qid, value in entries.items():
-        entry = value if isinstance(value, dict) else {}
-        vid = entry.get("vid") if isinstance(entry.get("vid"), str) else None
-        sample = by_qid.get(str(qid).strip())
-        if sample is None and not by_qid and vid is not None and isinstance(entry.get("query"), str):
-            hits = by_text.get(_text_key(vid, entry["query"]), [])
-            sample = hits[0] if len(hits) == 1 else None
-        if sample is None or (vid is not None and _video_key(vid) != _video_key(sample.video)):
-            unmatched.append(str(qid))
-            continue
-        predictions[sample.id] = _timechat_prediction(sample.id, value)
-    return predictions, tuple(unmatched)
-
-
-def read_timechat_predictions(path: str | Path, samples: Iterable[GroundingSample]) -> dict[str, Prediction]:
-    """Read a TimeChat / VTG-LLM grounding prediction file (a JSON object) and join it to ``samples``.
-
-    Keys that match no sample are logged (warning) and left out; see :func:`join_timechat_predictions`.
-
-    Raises:
-        EvalFileNotFoundError: The file does not exist.
-        PredictionFormatError: The file is not a JSON object.
-    """
-    path = Path(path)
-    try:
-        entries = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise PredictionFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
-    if not isinstance(entries, dict):
-        raise PredictionFormatError(f"{path}: expected a JSON object keyed by query id.")
-    predictions, unmatched = join_timechat_predictions(entries, samples)
-    if unmatched:
-        shown = ", ".join(repr(k) for k in unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
-        logger.warning(
-            "%d of %d prediction keys in %s match no sample: %s", len(unmatched), len(entries), path, shown
-        )
-    return predictions
-
-
-def _text_key(video: str, query: str) -> tuple[str, str]:
-    return _video_key(video), normalize_query(query).lower()
-
-
-def _timechat_prediction(sample_id: str, value: Any) -> Prediction:
-    stamps = value.get("timestamp") if isinstance(value, dict) else None
-    if isinstance(stamps, list) and stamps and isinstance(stamps[0], str):
-        stamps = stamps[0]  # an answer wrapped in a list
-    if isinstance(stamps, str):
-        return _timelens_prediction(sample_id, {"answers": stamps})
-    if not isinstance(stamps, list):
-        return Prediction(sample_id, None, error="no 'timestamp' list or answer text")
-    if stamps and not isinstance(stamps[0], list | tuple):
-        stamps = [stamps]  # a bare [s, e]
-    pairs = tuple(p for p in (_pair(s) for s in stamps) if p is not None)
-    return Prediction(sample_id, pairs[0] if pairs else None, spans=pairs)
 
 
 # ------------------------------------------------------------------------------------------- QVHighlights
@@ -532,6 +445,8 @@ def load_predictions(
     if fmt == "timelens":
         return read_timelens_predictions(path, samples)
     if fmt == "timechat":
+        from vidspan.eval.grounding.timechat import read_timechat_predictions
+
         return read_timechat_predictions(path, samples)
     if fmt == "qvhighlights":
         return qvhighlights_submission_to_predictions(read_qvhighlights_submission(path), samples)

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES: tuple[str, ...] = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 """The grounding metrics, in the order papers print them."""
 
-BENCHMARKS: tuple[str, ...] = (
+PUBLISHED_BENCHMARKS: tuple[str, ...] = (
     "charades-timelens",
     "activitynet-timelens",
     "qvhighlights-timelens",
@@ -47,7 +47,7 @@ class ReferenceRow:
 
     Attributes:
         model: Model name as the source prints it.
-        benchmark: One of :data:`BENCHMARKS`.
+        benchmark: One of :data:`PUBLISHED_BENCHMARKS`.
         metrics: Published metrics by name (subset of :data:`METRIC_NAMES`), percentages. A metric the source
             does not publish is absent.
         source: Where the numbers were published (paper and table, or a URL).
@@ -61,9 +61,9 @@ class ReferenceRow:
     note: str = ""
 
     def __post_init__(self):
-        if self.benchmark not in BENCHMARKS:
+        if self.benchmark not in PUBLISHED_BENCHMARKS:
             raise ValueError(
-                f"Invalid benchmark: {self.benchmark!r}. It must be one of {', '.join(BENCHMARKS)}."
+                f"Invalid benchmark: {self.benchmark!r}. It must be one of {', '.join(PUBLISHED_BENCHMARKS)}."
             )
         unknown = sorted(set(self.metrics) - set(METRIC_NAMES))
         if unknown:
@@ -121,7 +121,7 @@ _TABLE_1: tuple[tuple[str, tuple[float, ...], tuple[float, ...], tuple[float, ..
 
 def _build_rows() -> tuple[ReferenceRow, ...]:
     rows: list[ReferenceRow] = []
-    timelens_subsets = BENCHMARKS[:3]
+    timelens_subsets = PUBLISHED_BENCHMARKS[:3]
     for model, charades, activitynet, qvhighlights, note in _TABLE_1:
         for benchmark, values in zip(timelens_subsets, (charades, activitynet, qvhighlights), strict=True):
             rows.append(_row(model, benchmark, values, TIMELENS_TABLE_1, note))
@@ -175,6 +175,7 @@ def reference_rows(benchmark: str | None = None) -> list[ReferenceRow]:
     """
     if benchmark is None:
         return list(_ROWS)
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"Invalid benchmark: {benchmark!r}. It must be one of {', '.join(BENCHMARKS)}.")
+    if benchmark not in PUBLISHED_BENCHMARKS:
+        names = ", ".join(PUBLISHED_BENCHMARKS)
+        raise ValueError(f"Invalid benchmark: {benchmark!r}. It must be one of {names}.")
     return [row for row in _ROWS if row.benchmark == benchmark]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from vidspan.eval.benchmark import Benchmark as _Benchmark
 
 GtSpan = tuple[float, float]
 """A ground-truth ``(start, end)`` in seconds, kept exactly as annotated (it may be reversed, zero-length
@@ -48,22 +49,5 @@ class GroundingSample:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Benchmark:
-    """A loaded benchmark: its samples and where their videos are.
-
-    ``video_paths`` maps a sample's ``video`` to the file found for it; ``missing_videos`` lists the video
-    ids with no file (their samples are reported, never silently dropped).
-    """
-
-    name: str
-    annotations: str
-    samples: tuple[GroundingSample, ...]
-    video_dir: str | None = None
-    video_paths: dict[str, Path] = field(default_factory=dict, compare=False)
-    missing_videos: tuple[str, ...] = ()
-
-    @property
-    def subsets(self) -> tuple[str, ...]:
-        """Subset names in first-seen order."""
-        return tuple(dict.fromkeys(s.subset for s in self.samples))
+Benchmark = _Benchmark
+"""A loaded grounding benchmark: :class:`vidspan.eval.benchmark.Benchmark` of :class:`GroundingSample`."""
