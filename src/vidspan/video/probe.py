@@ -197,20 +197,7 @@ def _scan_open(
         raise VideoError(
             path, f"the file is truncated: reading stopped with an error ({_reason(exc)})"
         ) from exc
-    num_packets = len(pts) + missing_pts
-    if num_packets == 0:
-        raise VideoError(path, "the file is truncated: its video stream holds no frames")
-    if past_end:
-        raise VideoError(
-            path, f"the file is truncated: its index points past the end of the data ({file_size} bytes)"
-        )
-    header_frames = stream.frames or 0
-    if header_frames > 0 and num_packets < header_frames and container.format.name.startswith("mov"):
-        raise VideoError(
-            path,
-            f"the file is truncated: its index lists {header_frames} frames "
-            f"but only {num_packets} are present",
-        )
+    _check_complete(path, container, stream, len(pts) + missing_pts, past_end, file_size)
     _check_header_duration(path, container, content_end)
     if first_frame is None:
         first_frame = _drain_first_frame(codec)
@@ -225,6 +212,30 @@ def _scan_open(
         index = _index_from_packets(stream.index, time_base, pts, dts, keys, discard)
         last_ticks = durations[int(np.argmax(index.packet_pts))]
     return _info(path, container, stream, first_frame, index, last_ticks), index
+
+
+def _check_complete(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: VideoStream,
+    num_packets: int,
+    past_end: bool,
+    file_size: int,
+) -> None:
+    """Refuse a truncated file: no video packets, an index past the data, fewer frames than indexed."""
+    if num_packets == 0:
+        raise VideoError(path, "the file is truncated: its video stream holds no frames")
+    if past_end:
+        raise VideoError(
+            path, f"the file is truncated: its index points past the end of the data ({file_size} bytes)"
+        )
+    header_frames = stream.frames or 0
+    if header_frames > 0 and num_packets < header_frames and container.format.name.startswith("mov"):
+        raise VideoError(
+            path,
+            f"the file is truncated: its index lists {header_frames} frames "
+            f"but only {num_packets} are present",
+        )
 
 
 def _reason(exc: BaseException) -> str:
