@@ -78,7 +78,7 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from vidspan.cli import ask, clip, eval, eval_captions, library, models, serve, video
+    from vidspan.cli import ask, clip, eval, eval_captions, library, models, serve, train, video
 
     cli.add_command(ask.caption_command)
     cli.add_command(ask.find_command)
@@ -88,6 +88,8 @@ def _register_commands() -> None:
     eval_captions.register(eval.eval_group)
     cli.add_command(eval.eval_group)
     cli.add_command(serve.serve_command)
+    cli.add_command(train.train_group)
+    cli.add_command(train.annotate_command)
     library.register(cli)
 
 

@@ -1,0 +1,181 @@
+"""GRPO on video: group-relative policy optimisation with vidspan's rewards (TimeLens' thinking-free recipe).
+
+Why not TRL's ``GRPOTrainer`` (1.16): its rollout and log-probability paths carry image tensors
+(``pixel_values``/``image_grid_thw``) but not video ones (``pixel_values_videos``/``video_grid_thw``), so a
+video VLM loses its frames in the loss pass. This loop implements the same objective as TRL's
+``loss_type="grpo"`` with ``beta=0`` (no reference model, as TimeLens and Marlin-2B used): for each prompt,
+``num_generations`` completions are sampled at ``temperature``; each gets a reward from TRL-signature
+reward functions (:mod:`vidspan.train.rewards`); advantages are the rewards standardised within their
+group; the loss is ``-mean(advantage * log p(completion))`` over completion tokens (one on-policy update
+per group, so the importance ratio is 1). Inputs are built exactly as inference builds them.
+
+Work in progress for issue [6].
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vidspan.train.sft import finish_train_run, keep_identity, open_train_run, read_rows
+from vidspan.video import SamplingConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["GrpoResult", "group_advantages", "train_grpo"]
+
+
+def group_advantages(rewards: list[float], eps: float = 1e-4) -> list[float]:
+    """Rewards standardised within one group: ``(r - mean) / (std + eps)``; all equal gives zeros."""
+    mean = sum(rewards) / len(rewards)
+    std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards))
+    return [(r - mean) / (std + eps) for r in rewards]
+
+
+@dataclass(frozen=True, slots=True)
+class GrpoResult:
+    """A finished GRPO run: the checkpoint, and per step the mean reward and the loss."""
+
+    checkpoint: Path
+    rewards: tuple[float, ...]
+    losses: tuple[float, ...]
+
+
+def train_grpo(
+    data: str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    reward_funcs: list[Any],
+    *,
+    sampling: SamplingConfig | None = None,
+    num_generations: int = 8,
+    temperature: float = 1.0,
+    max_completion_length: int = 32,
+    learning_rate: float = 1e-6,
+    max_steps: int = 100,
+    freeze_vision: bool = True,
+    seed: int = 0,
+    device: str | None = None,
+) -> GrpoResult:
+    """Train ``model`` with GRPO on the prompts of the TRL JSONL ``data``; save the result in ``out_dir``.
+
+    Args:
+        data: Rows with the prompt, video and reward columns (``start``, ``end``, ``duration``...).
+        model: A local checkpoint directory (usually the SFT result).
+        out_dir: Where the final checkpoint (model + processor) is saved.
+        reward_funcs: TRL-signature rewards; their values are summed.
+        num_generations: Completions per prompt (the group).
+        temperature, max_completion_length: Rollout sampling.
+        learning_rate, max_steps, seed: One step is one prompt's group; prompts cycle in file order.
+        freeze_vision: Keep the vision tower fixed.
+
+    Returns:
+        The checkpoint and the per-step mean rewards and losses.
+    """
+    if num_generations < 2:
+        raise ValueError(f"Invalid num_generations: {num_generations}. GRPO needs at least 2 per group.")
+    import torch
+
+    from vidspan.models.registry import resolve
+    from vidspan.models.transformers_backend import TransformersModel
+    from vidspan.train.sft import VideoSftCollator
+
+    settings = {"data": str(Path(data).resolve()), "model": str(model),
+                "rewards": [r.__name__ for r in reward_funcs],
+                "sampling": asdict(sampling or SamplingConfig()), "num_generations": num_generations,
+                "temperature": temperature, "max_completion_length": max_completion_length,
+                "learning_rate": learning_rate, "max_steps": max_steps, "freeze_vision": freeze_vision,
+                "seed": seed, "beta": 0.0}  # fmt: skip
+    run = open_train_run(Path(out_dir), "train-grpo", settings)
+    torch.manual_seed(seed)
+    vm = TransformersModel(resolve(str(model)), device=device)
+    if freeze_vision:
+        for name, parameter in vm.model.named_parameters():
+            if name.startswith("visual") or ".visual." in f".{name}":
+                parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in vm.model.parameters() if p.requires_grad], lr=learning_rate)
+    collator = VideoSftCollator(vm, sampling or SamplingConfig())
+    rows = read_rows(data)
+    tokenizer = vm.processor.tokenizer
+    rewards_log, losses = [], []
+    for step in range(max_steps):
+        row = rows[step % len(rows)]
+        prompt_inputs = collator.prompt_inputs(row)
+        completions = _sample(vm, prompt_inputs, num_generations, temperature, max_completion_length)
+        texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+        columns = {k: [row.get(k)] * len(texts) for k in ("start", "end", "duration", "task")}
+        total = [0.0] * len(texts)
+        for reward in reward_funcs:
+            for i, value in enumerate(reward([row["prompt"]] * len(texts), texts, **columns)):
+                total[i] += float(value)
+        advantages = group_advantages(total)
+        vm.model.train()
+        loss = _policy_loss(vm, prompt_inputs, completions, advantages)
+        optimizer.zero_grad()
+        if loss.requires_grad:
+            loss.backward()
+            optimizer.step()
+        rewards_log.append(sum(total) / len(total))
+        losses.append(float(loss.detach()))
+        logger.info("grpo step %d: mean reward %.3f, loss %.4f", step, rewards_log[-1], losses[-1])
+    vm.model.eval()
+    out = Path(out_dir)
+    vm.model.save_pretrained(out)
+    vm.processor.save_pretrained(out)
+    keep_identity(Path(vm.checkpoint_dir), out)
+    finish_train_run(run, [{"step": i + 1, "reward": r, "loss": x}
+                           for i, (r, x) in enumerate(zip(rewards_log, losses, strict=True))])  # fmt: skip
+    return GrpoResult(out, tuple(rewards_log), tuple(losses))
+
+
+def _sample(
+    vm: Any, inputs: dict[str, Any], n: int, temperature: float, max_new_tokens: int
+) -> list[list[int]]:
+    """``n`` sampled completions (token ids, end token included when produced) for one prompt."""
+    import torch
+
+    prompt = {k: v for k, v in inputs.items() if k != "labels"}
+    length = prompt["input_ids"].shape[1]
+    completions = []
+    vm.model.eval()
+    with torch.no_grad():
+        for _ in range(n):
+            out = vm.model.generate(**prompt, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                                    max_new_tokens=max_new_tokens, eos_token_id=vm.eos_token_ids,
+                                    pad_token_id=vm.processor.tokenizer.pad_token_id or 0)  # fmt: skip
+            completions.append(out[0, length:].tolist())
+    return completions
+
+
+def _policy_loss(
+    vm: Any, inputs: dict[str, Any], completions: list[list[int]], advantages: list[float]
+) -> Any:
+    """``-mean over completion tokens of advantage * log p(token)``, summed over the group."""
+    import torch
+
+    prompt_ids = inputs["input_ids"]
+    n = prompt_ids.shape[1]
+    terms = []
+    for completion, advantage in zip(completions, advantages, strict=True):
+        if not completion or advantage == 0.0:
+            continue
+        ids = torch.cat([prompt_ids, torch.tensor([completion])], dim=1)
+        batch = {}
+        for key, value in inputs.items():
+            if key == "labels":
+                continue
+            if torch.is_tensor(value) and value.dim() == 2 and value.shape[1] == n:
+                pad = torch.ones if key == "attention_mask" else torch.zeros
+                value = torch.cat([value, pad((1, len(completion)), dtype=value.dtype)], dim=1)
+            batch[key] = value
+        batch["input_ids"] = ids
+        logits = vm.model(**batch).logits[0, n - 1 : -1].float()
+        logps = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(completion).unsqueeze(1)).squeeze(1)
+        terms.append(-advantage * logps.mean())
+    if not terms:
+        return torch.zeros((), requires_grad=False)
+    return torch.stack(terms).mean()

@@ -1,0 +1,181 @@
+"""Preference pairs and SimPO on video.
+
+:func:`make_pairs` samples ``n`` completions per prompt from a model, scores them with TRL-signature rewards
+(or a judge wrapped as one), and keeps the best and the worst as ``chosen`` / ``rejected`` with their
+scores and margin; groups whose best and worst tie, or in which every completion scored the floor, are
+dropped and counted.
+
+:func:`train_simpo` optimises the SimPO loss (Meng et al. 2024; TRL's ``CPOConfig(loss_type="simpo",
+cpo_alpha=0)``): ``-log sigmoid(beta * (mean log p(chosen) - mean log p(rejected)) - gamma)``, length-
+normalised, no reference model. TRL 1.16 keeps ``CPOTrainer`` in ``trl.experimental`` and its collator
+has no video inputs, so the loss runs here over inputs built exactly as inference builds them.
+
+Work in progress for issue [6].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vidspan.train.rewards import FLOOR
+from vidspan.train.sft import VideoSftCollator, finish_train_run, keep_identity, open_train_run, read_rows
+from vidspan.video import SamplingConfig
+
+__all__ = ["PairStats", "SimpoResult", "make_pairs", "simpo_loss", "train_simpo"]
+
+
+@dataclass(frozen=True, slots=True)
+class PairStats:
+    """How many prompts gave a pair, and why the others did not."""
+
+    pairs: int
+    ties: int
+    all_failed: int
+
+
+def make_pairs(
+    data: str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    reward_funcs: list[Any],
+    *,
+    sampling: SamplingConfig | None = None,
+    num_samples: int = 4,
+    temperature: float = 1.0,
+    max_completion_length: int = 32,
+    seed: int = 0,
+    device: str | None = None,
+) -> PairStats:
+    """Write ``prompt``/``chosen``/``rejected`` JSONL rows (``video``, scores, margin) to ``out_path``."""
+    import torch
+
+    from vidspan.models.registry import resolve
+    from vidspan.models.transformers_backend import TransformersModel
+    from vidspan.train.grpo import _sample
+
+    if num_samples < 2:
+        raise ValueError(f"Invalid num_samples: {num_samples}. A pair needs at least 2.")
+    torch.manual_seed(seed)
+    vm = TransformersModel(resolve(str(model)), device=device)
+    collator = VideoSftCollator(vm, sampling or SamplingConfig())
+    tokenizer = vm.processor.tokenizer
+    pairs = ties = failed = 0
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in read_rows(data):
+            completions = _sample(
+                vm, collator.prompt_inputs(row), num_samples, temperature, max_completion_length
+            )
+            texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+            columns = {k: [row.get(k)] * len(texts) for k in ("start", "end", "duration", "task")}
+            scores = [0.0] * len(texts)
+            for reward in reward_funcs:
+                for i, value in enumerate(reward([row["prompt"]] * len(texts), texts, **columns)):
+                    scores[i] += float(value)
+            best, worst = (
+                max(range(len(texts)), key=scores.__getitem__),
+                min(range(len(texts)), key=scores.__getitem__),
+            )
+            if all(s <= FLOOR for s in scores):
+                failed += 1
+                continue
+            if scores[best] == scores[worst]:
+                ties += 1
+                continue
+            f.write(json.dumps({
+                "prompt": row["prompt"], "video": row["video"], "chosen": texts[best],
+                "rejected": texts[worst],
+                "chosen_score": scores[best], "rejected_score": scores[worst],
+                "margin": scores[best] - scores[worst], "id": row.get("id"),
+            }, ensure_ascii=False) + "\n")  # fmt: skip
+            pairs += 1
+    os.replace(tmp, out)
+    return PairStats(pairs, ties, failed)
+
+
+def simpo_loss(chosen_logp: Any, rejected_logp: Any, beta: float = 2.0, gamma: float = 0.5) -> Any:
+    """SimPO's loss from length-normalised (mean per token) log-probabilities of chosen and rejected."""
+    import torch
+
+    return -torch.nn.functional.logsigmoid(beta * (chosen_logp - rejected_logp) - gamma)
+
+
+@dataclass(frozen=True, slots=True)
+class SimpoResult:
+    """A finished SimPO run: the checkpoint and the loss per step."""
+
+    checkpoint: Path
+    losses: tuple[float, ...]
+
+
+def train_simpo(
+    pairs: str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    sampling: SamplingConfig | None = None,
+    beta: float = 2.0,
+    gamma: float = 0.5,
+    learning_rate: float = 1e-6,
+    max_steps: int = 100,
+    freeze_vision: bool = True,
+    seed: int = 0,
+    device: str | None = None,
+) -> SimpoResult:
+    """Train ``model`` with SimPO on the JSONL ``pairs`` (from :func:`make_pairs`); save it in ``out_dir``."""
+    import torch
+
+    from vidspan.models.registry import resolve
+    from vidspan.models.transformers_backend import TransformersModel
+
+    settings = {"pairs": str(Path(pairs).resolve()), "model": str(model),
+                "sampling": asdict(sampling or SamplingConfig()),
+                "beta": beta, "gamma": gamma, "learning_rate": learning_rate, "max_steps": max_steps,
+                "freeze_vision": freeze_vision, "seed": seed}  # fmt: skip
+    run = open_train_run(Path(out_dir), "train-simpo", settings)
+    torch.manual_seed(seed)
+    vm = TransformersModel(resolve(str(model)), device=device)
+    if freeze_vision:
+        for name, parameter in vm.model.named_parameters():
+            if name.startswith("visual") or ".visual." in f".{name}":
+                parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in vm.model.parameters() if p.requires_grad], lr=learning_rate)
+    collator = VideoSftCollator(vm, sampling or SamplingConfig())
+    rows = [json.loads(line) for line in Path(pairs).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise ValueError(f"Invalid pairs file {pairs}: it holds no pairs.")
+    losses = []
+    vm.model.train()
+    for step in range(max_steps):
+        row = rows[step % len(rows)]
+        chosen = _mean_logp(vm, collator.example(row | {"answer": row["chosen"]}))
+        rejected = _mean_logp(vm, collator.example(row | {"answer": row["rejected"]}))
+        loss = simpo_loss(chosen, rejected, beta, gamma)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    vm.model.eval()
+    out = Path(out_dir)
+    vm.model.save_pretrained(out)
+    vm.processor.save_pretrained(out)
+    keep_identity(Path(vm.checkpoint_dir), out)
+    finish_train_run(run, [{"step": i + 1, "loss": x} for i, x in enumerate(losses)])
+    return SimpoResult(out, tuple(losses))
+
+
+def _mean_logp(vm: Any, batch: dict[str, Any]) -> Any:
+    """Mean log-probability of the labelled (answer) tokens of one example."""
+    import torch
+
+    labels = batch.pop("labels")
+    logits = vm.model(**batch).logits[0, :-1].float()
+    target = labels[0, 1:]
+    mask = target != -100
+    logps = torch.log_softmax(logits[mask], dim=-1).gather(1, target[mask].unsqueeze(1)).squeeze(1)
+    return logps.mean()
