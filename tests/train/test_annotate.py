@@ -62,3 +62,56 @@ def test_annotate_cli_reports_failures_in_one_line_and_resumes(shared_videos, tm
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["failed"] == 1
     assert "1 video(s) failed; run again to retry them" in result.stderr
+
+
+def _verdicts(*verdicts):
+    """An audit reply in the judge's JSON form with these event verdicts."""
+    events = [{"index": i, "reason": "seen", "verdict": v} for i, v in enumerate(verdicts, 1)]
+    return json.dumps({"observations": "a hand", "findings": [], "events": events, "score_reason": "ok",
+                       "score": 7})  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["drop", "flag"])
+def test_the_video_judge_drops_or_flags_contradicted_events(shared_videos, tmp_path, mode):
+    from vidspan.judge.base import JudgeError
+    from vidspan.testing.judges import ScriptedJudge
+
+    video = shared_videos / "asl-eat.mkv"
+    # first session: the judge is down (transport failure) -> the video stays to do; then it answers
+    judge = ScriptedJudge([JudgeError("connection refused"), _verdicts("supported", "contradicted")])
+    first = annotate_videos([video], MockVideoModel([GOOD]), tmp_path / "ann", max_frames=4, judge=judge,
+                            judge_frames=4, on_contradicted=mode)  # fmt: skip
+    assert first.failed == 1
+    again = annotate_videos([video], MockVideoModel([GOOD]), tmp_path / "ann", max_frames=4, judge=judge,
+                            judge_frames=4, on_contradicted=mode)  # fmt: skip
+    assert again.annotated == 1
+    sent = judge.requests[-1]
+    assert "<0.8 - 1.5> The hand lowers." in sent.prompt and len(sent.frames) == 4  # events with times
+    lines = (tmp_path / "ann" / "annotations.jsonl").read_text().splitlines()
+    record = [json.loads(line) for line in lines][-1]
+    assert record["check"] == "judged" and record["event_verdicts"] == ["supported", "contradicted"]
+    examples, bad = examples_from_annotations(tmp_path / "ann", families.MARLIN)
+    finds = [e.answer for e in examples if e.task == "find"]
+    assert finds == ["From 0.0 to 0.8."]  # the contradicted event is no find example either way
+    caption = next(e for e in examples if e.task == "caption")
+    if mode == "drop":
+        assert [e["description"] for e in record["events"]] == ["A hand rises."]
+        assert record["dropped_events"][0]["description"] == "The hand lowers."
+        assert "The hand lowers" not in caption.answer and bad == []
+    else:
+        assert len(record["events"]) == 2 and record["flagged_events"] == [1]
+        assert [b.reason for b in bad] == ["the video judge called event 2 contradicted: The hand lowers."]
+
+
+def test_another_judge_is_another_run_and_bad_judge_options_are_refused(shared_videos, tmp_path):
+    from vidspan.testing.judges import ScriptedJudge
+
+    video = shared_videos / "asl-eat.mkv"
+    annotate_videos([video], MockVideoModel([GOOD]), tmp_path / "ann", max_frames=4,
+                    judge=ScriptedJudge([_verdicts("supported", "supported")]), judge_frames=4)  # fmt: skip
+    with pytest.raises(RunError, match="other settings"):
+        annotate_videos([video], MockVideoModel([GOOD]), tmp_path / "ann", max_frames=4,
+                        judge=ScriptedJudge([], model="other-judge"), judge_frames=4)  # fmt: skip
+    with pytest.raises(ValueError, match="on_contradicted"):
+        annotate_videos([video], MockVideoModel([GOOD]), tmp_path / "x", judge=ScriptedJudge([]),
+                        on_contradicted="ignore")  # fmt: skip

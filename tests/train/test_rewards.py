@@ -114,3 +114,21 @@ def test_the_ms_swift_plugin_registers_rewards_with_its_call_signature():
     assert fmt(completions, task=["find", "find"]) == [1.0, 0.0]
     timelens = orms["vidspan_iou_timelens"]()
     assert timelens(["The event happens in 2 - 4 seconds."], start=[2.0], end=[4.0]) == [1.0]
+
+
+def test_the_cli_prints_the_plugin_file_that_ms_swift_imports():
+    import importlib.util
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from vidspan.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "swift-plugin"])
+    assert result.exit_code == 0, result.output
+    path = Path(result.output.strip())
+    assert path.name == "swift_plugin.py" and path.is_file()
+    spec = importlib.util.spec_from_file_location("external_plugin", path)  # as --external_plugins does
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "vidspan_iou" in module.register({})

@@ -33,7 +33,7 @@ def test_pairs_then_simpo(tiny_model_dirs, square_clips, tmp_path):
     examples = [find_example(families.MARLIN, id=str(i), video=p, query=QUERY, start=s, end=e, duration=4.0)
                 for i, (p, s, e) in enumerate(square_clips)]  # fmt: skip
     data = write_trl_jsonl(examples, tmp_path / "train.jsonl")
-    sft = train_sft(data, tiny_model_dirs["marlin"], tmp_path / "sft", sampling=SAMPLING, max_steps=24,
+    sft = train_sft(data, tiny_model_dirs["marlin"], tmp_path / "sft", sampling=SAMPLING, max_steps=48,
                     learning_rate=3e-3)  # fmt: skip
     rewards = [TemporalIoUReward(), FormatReward()]
     stats = make_pairs(data, sft.checkpoint, tmp_path / "pairs.jsonl", rewards, sampling=SAMPLING,

@@ -70,3 +70,34 @@ def test_a_generate_captions_run_becomes_caption_and_find_examples(shared_videos
         == "Scene: A person at a desk.\nEvents:\n<0.0 - 0.8> A hand rises.\n<0.8 - 1.5> It lowers."
     )
     assert [b.reason for b in bad] == ["the caption has no scene or no timed events"]
+
+
+def test_dream1k_becomes_reward_only_caption_rows_that_sft_refuses(shared_videos, tmp_path):
+    from pathlib import Path
+
+    from vidspan.eval.captions.datasets import load_caption_benchmark
+    from vidspan.train.data import write_trl_jsonl
+    from vidspan.train.sources import examples_from_caption_benchmark
+
+    dream = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dream1k" / "DREAM-1k.jsonl"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "1.mp4").symlink_to(shared_videos / "car-detection.mp4")
+    (videos / "2.mp4").write_bytes(b"not a video")
+    bench = load_caption_benchmark("dream1k", dream, videos)
+    examples, bad = examples_from_caption_benchmark(bench, families.MARLIN)
+    assert len(examples) == 1 and len(bad) == 999
+    (row,) = examples
+    assert row.task == "caption" and row.answer == "" and row.prompt == families.MARLIN.caption_prompt
+    assert row.reference == bench.samples[0].reference and row.reference.startswith("A character emerges")
+    assert sum(b.reason == "video not found" for b in bad) == 998
+    assert next(b for b in bad if b.id == "2").reason != "video not found"  # unreadable: probe's reason
+    line = json.loads(write_trl_jsonl(examples, tmp_path / "dream.jsonl").read_text())
+    assert line["reference"] == row.reference and line["task"] == "caption"
+    import pytest
+
+    pytest.importorskip("trl")
+    from vidspan.train.sft import train_sft
+
+    with pytest.raises(ValueError, match="no row has an answer"):
+        train_sft(tmp_path / "dream.jsonl", tmp_path / "no-model", tmp_path / "sft")

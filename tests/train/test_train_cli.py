@@ -73,24 +73,51 @@ def test_train_sft_then_grpo_from_the_cli(tiny_model_dirs, square_clips, tmp_pat
     assert made.exit_code == 0, made.output
     frames = ["--fps", "2", "--max-frames", "8", "--max-pixels", str(64 * 64)]
     data, base = str(tmp_path / "d" / "train.trl.jsonl"), str(tiny_model_dirs["marlin"])
+    config = tmp_path / "sft.yaml"
+    config.write_text("lr: 3.0e-3\nmax-steps: 4\nsave_steps: 2\n")
     sft = runner.invoke(cli, ["train", "sft", data, "-m", base, "--out", str(tmp_path / "sft"),
-                              "--max-steps", "4", "--lr", "3e-3", *frames])  # fmt: skip
+                              "--config", str(config), *frames])  # fmt: skip
     assert sft.exit_code == 0, sft.output
-    checkpoint = json.loads(sft.stdout.strip().splitlines()[-1])["checkpoint"]
+    assert len(sft.stdout.strip().splitlines()) == 1  # stdout: the result only (TRL's printer is off)
+    checkpoint = json.loads(sft.stdout)["checkpoint"]
+    assert "[4/4] sft: loss" in sft.stderr  # progress on stderr
+    header = json.loads((tmp_path / "sft" / "header.json").read_text())
+    assert header["identity"]["learning_rate"] == 3e-3 and header["identity"]["max_steps"] == 4
+    assert {"trl", "torch", "transformers"} <= set(header["versions"])
     grpo = runner.invoke(cli, ["train", "grpo", data, "-m", checkpoint,
                                "--out", str(tmp_path / "grpo"), "--max-steps", "1", "--num-generations", "2",
                                *frames])  # fmt: skip
     assert grpo.exit_code == 0, grpo.output
-    pairs = runner.invoke(cli, ["train", "pairs", data, "-m", checkpoint, "--out", str(tmp_path / "p"),
+    assert "[1/1] grpo: mean reward" in grpo.stderr
+    pairs_file = str(tmp_path / "pairs.jsonl")
+    pairs = runner.invoke(cli, ["train", "pairs", data, "-m", checkpoint, "--out", pairs_file,
                                 "--num-samples", "3", *frames])  # fmt: skip
     assert pairs.exit_code == 0, pairs.output
     counts = json.loads(pairs.stdout.strip().splitlines()[-1])
     assert counts["pairs"] + counts["ties"] + counts["all_failed"] == len(square_clips)
     if counts["pairs"]:
-        pairs_file = str(tmp_path / "p" / "pairs.jsonl")
         simpo = runner.invoke(cli, ["train", "simpo", pairs_file, "-m", checkpoint, "--out",
                                     str(tmp_path / "simpo"), "--max-steps", "2", *frames])  # fmt: skip
         assert simpo.exit_code == 0, simpo.output
     again = runner.invoke(cli, ["train", "sft", data, "-m", base, "--out", str(tmp_path / "sft"),
                                 "--max-steps", "5", *frames])  # fmt: skip
     assert again.exit_code == 1 and "holds a run made with other settings" in again.output
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        ("lr: [1, 2\n", "bad.yaml", "is not valid YAML"),
+        ('{"lr": 1e-3, "warmup": 3}', "bad.json", "unknown option(s) warmup"),
+        ("[1, 2]", "list.json", "must hold a mapping"),
+    ],
+)
+def test_a_bad_config_file_is_one_clear_line(text, name, message, tmp_path):
+    config = tmp_path / name
+    config.write_text(text)
+    data = tmp_path / "train.jsonl"
+    data.write_text("")
+    result = CliRunner().invoke(cli, ["train", "sft", str(data), "-m", str(tmp_path), "--out",
+                                      str(tmp_path / "out"), "--config", str(config)])  # fmt: skip
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

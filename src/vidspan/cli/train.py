@@ -1,4 +1,4 @@
-"""``vidspan train``: training data (and, as they land, the trainers) for the SFT -> GRPO -> SimPO recipe."""
+"""``vidspan train`` and ``vidspan annotate``: data, teacher captions and the three trainers of the recipe."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from vidspan.cli.main import CONTEXT_SETTINGS
 
 @click.group("train", context_settings=CONTEXT_SETTINGS)
 def train_group() -> None:
-    """Turn annotations into training sets in a model family's exact format (more commands to come)."""
+    """The SFT -> GRPO -> SimPO recipe: training sets, sample selection, pairs and the three trainers."""
 
 
 @train_group.command("data")
 @click.option(
-    "--bench", default=None, help="A grounding benchmark name (see 'vidspan eval grounding --help')."
-)
+    "--bench", default=None,
+    help="A grounding benchmark (find rows) or caption benchmark (dream1k, carebench: reward-only caption "
+         "rows for GRPO/pairs with --reward caption).",
+)  # fmt: skip
 @click.option("--annotations", type=click.Path(dir_okay=False), default=None, help="The benchmark's file.")
 @click.option("--jsonl", "jsonl", type=click.Path(dir_okay=False), default=None,
               help="A plain JSONL of {video, start, end, text} instead of a benchmark.")  # fmt: skip
@@ -76,9 +78,14 @@ def data_command(bench: str | None, annotations: str | None, jsonl: str | None, 
     else:
         if annotations is None or videos is None:
             raise click.UsageError("--bench needs --annotations and --videos.")
-        from vidspan.eval.grounding.datasets import load_benchmark
+        from vidspan.eval.benchmark import benchmark_specs, load_benchmark
+        from vidspan.train.sources import examples_from_caption_benchmark
 
-        examples, bad = examples_from_benchmark(load_benchmark(bench, annotations, videos), fam)
+        if bench in benchmark_specs("captions"):  # DREAM-1K, CaReBench: reward-only caption rows
+            loaded = load_benchmark(bench, annotations, videos, kind="captions")
+            examples, bad = examples_from_caption_benchmark(loaded, fam)
+        else:
+            examples, bad = examples_from_benchmark(load_benchmark(bench, annotations, videos), fam)
     fractions = {}
     for part in split.split(","):
         name, _, value = part.partition("=")
@@ -103,71 +110,197 @@ def _sampling(fps: float | None, max_frames: int | None, max_pixels: int | None)
     return SamplingConfig(**options)
 
 
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--config FILE``: YAML or JSON option values become the command's defaults (the command line wins)."""
+    if value is None:
+        return
+    from pathlib import Path
+
+    text = Path(value).read_text(encoding="utf-8")
+    kind = "YAML" if value.endswith((".yaml", ".yml")) else "JSON"
+    try:
+        if kind == "YAML":
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: one readable line either way
+        raise click.BadParameter(f"{value} is not valid {kind} ({str(exc).splitlines()[0]}).") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{value} must hold a mapping of option names to values.")
+    names = {}
+    for option in ctx.command.params:
+        if option.name is None or option.name == "config":
+            continue
+        names[option.name] = option.name
+        for flag in option.opts:
+            names[flag.lstrip("-").replace("-", "_")] = option.name
+    unknown = sorted(k for k in data if str(k).replace("-", "_") not in names)
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown option(s) {', '.join(map(str, unknown))}.")
+    ctx.default_map = {names[str(k).replace("-", "_")]: v for k, v in data.items()}
+
+
+def _progress(no_progress: bool) -> object:
+    from vidspan.cli.ask import ProgressPrinter
+
+    return ProgressPrinter(not no_progress)
+
+
 def _common(f: object) -> object:
     for option in reversed((
+        click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True,
+                     expose_value=False, callback=_load_config,
+                     help="YAML or JSON of option values (keys: option names, e.g. lr: 5e-4); the command "
+                          "line wins. Every setting is recorded in OUT/header.json."),
         click.option("-m", "--model", "model", required=True, help="Start checkpoint directory."),
         click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-                     help="Run directory; the trained checkpoint is saved here."),
+                     help="Run directory; the trained checkpoint is saved here. Run again to resume."),
         click.option("--fps", type=float, default=None, help="Sampling rate [default: 2.0]."),
         click.option("--max-frames", type=int, default=None, help="Most frames per video [default: 240]."),
         click.option("--max-pixels", type=int, default=None, help="Pixels per frame [default: 200704]."),
         click.option("--lr", "learning_rate", type=float, default=None, help="Learning rate."),
         click.option("--max-steps", type=int, default=100, show_default=True),
+        click.option("--save-steps", type=int, default=50, show_default=True,
+                     help="A resumable checkpoint every this many steps."),
+        click.option("--freeze-vision/--train-vision", default=True, show_default=True,
+                     help="Keep the vision tower's weights fixed."),
+        click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the backend's choice)."),
+        click.option("--no-progress", is_flag=True, help="Do not print progress to stderr."),
     )):  # fmt: skip
         f = option(f)
     return f
 
 
+def _rewards(names: tuple[str, ...], model: str, judge: str | None, judge_base_url: str | None) -> list:
+    """The reward functions named on the command line, in the answer format of ``model``'s family."""
+    from vidspan.models.registry import resolve
+    from vidspan.train.rewards import CaptionQualityReward, FormatReward, TemporalIoUReward
+
+    output_format = resolve(model).family.output_format
+    rewards = []
+    for name in names:
+        if name == "iou":
+            rewards.append(TemporalIoUReward(output_format))
+        elif name == "format":
+            rewards.append(FormatReward(output_format))
+        else:
+            if judge is None:
+                raise click.UsageError("--reward caption needs --judge BACKEND:MODEL (the AutoDQ judge).")
+            from vidspan.judge import get_judge
+
+            options = {"base_url": judge_base_url} if judge_base_url else {}
+            rewards.append(CaptionQualityReward(get_judge(judge, **options)))
+    return rewards
+
+
+REWARD = click.option("--reward", "reward_names", type=click.Choice(["iou", "format", "caption"]),
+                      multiple=True, default=("iou", "format"), show_default=True,
+                      help="Rewards to sum (repeat the option); caption: AutoDQ event F1 by --judge against "
+                           "the rows' reference captions.")  # fmt: skip
+JUDGE = click.option("--judge", default=None, help="The caption reward's judge, BACKEND:MODEL.")
+JUDGE_URL = click.option("--judge-base-url", default=None, help="OpenAI-compatible server of the judge.")
+
+
 @train_group.command("sft")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @_common
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Used when --max-steps is -1.")
+@click.option("--grad-accum", "gradient_accumulation_steps", type=int, default=1, show_default=True,
+              help="Gradient accumulation steps (a batch holds one video).")  # fmt: skip
+@click.option("--lora-r", type=int, default=None, help="Train LoRA adapters of this rank (merged on save).")
+@click.option("--activation-checkpointing/--no-activation-checkpointing", default=None,
+              help="Recompute activations to save memory [default: on for GPUs, off on CPU].")  # fmt: skip
 def sft_command(data: str, model: str, out_dir: str, fps: float | None, max_frames: int | None,
-                max_pixels: int | None, learning_rate: float | None, max_steps: int,
-                device: str | None) -> None:  # fmt: skip
-    """Supervised fine-tuning on a TRL JSONL from 'vidspan train data' (TRL's SFTTrainer)."""
+                max_pixels: int | None, learning_rate: float | None, max_steps: int, save_steps: int,
+                freeze_vision: bool, seed: int, device: str | None, no_progress: bool, epochs: float,
+                gradient_accumulation_steps: int, lora_r: int | None,
+                activation_checkpointing: bool | None) -> None:  # fmt: skip
+    """Supervised fine-tuning on a TRL JSONL from 'vidspan train data' (TRL's SFTTrainer).
+
+    Example:
+
+        vidspan train sft data/train.trl.jsonl -m /models/base --out runs/sft --lr 5e-4 --max-steps 3000
+    """
     from vidspan.train.sft import train_sft
 
     result = train_sft(data, model, out_dir, sampling=_sampling(fps, max_frames, max_pixels),
-                       max_steps=max_steps, learning_rate=learning_rate or 2e-4, device=device)  # fmt: skip
+                       max_steps=max_steps, learning_rate=learning_rate or 2e-4, save_steps=save_steps,
+                       freeze_vision=freeze_vision, seed=seed, device=device, epochs=epochs,
+                       gradient_accumulation_steps=gradient_accumulation_steps, lora_r=lora_r,
+                       activation_checkpointing=activation_checkpointing,
+                       progress=_progress(no_progress))  # fmt: skip
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "final_loss": result.losses[-1]}))
 
 
 @train_group.command("grpo")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @_common
-@click.option("--num-generations", type=int, default=8, show_default=True)
+@click.option("--num-generations", type=int, default=8, show_default=True, help="Completions per prompt.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Rollout temperature.")
+@click.option("--max-completion-length", type=int, default=32, show_default=True, help="Tokens per rollout.")
+@REWARD
+@JUDGE
+@JUDGE_URL
 def grpo_command(data: str, model: str, out_dir: str, fps: float | None, max_frames: int | None,
-                 max_pixels: int | None, learning_rate: float | None, max_steps: int, device: str | None,
-                 num_generations: int) -> None:  # fmt: skip
-    """GRPO with the temporal-IoU and format rewards (TimeLens' thinking-free recipe, beta 0)."""
-    from vidspan.train.grpo import train_grpo
-    from vidspan.train.rewards import FormatReward, TemporalIoUReward
+                 max_pixels: int | None, learning_rate: float | None, max_steps: int, save_steps: int,
+                 freeze_vision: bool, seed: int, device: str | None, no_progress: bool, num_generations: int,
+                 temperature: float, max_completion_length: int, reward_names: tuple[str, ...],
+                 judge: str | None, judge_base_url: str | None) -> None:  # fmt: skip
+    """GRPO with summed rewards (default: temporal IoU + format; TimeLens' thinking-free recipe, beta 0).
 
-    result = train_grpo(data, model, out_dir, [TemporalIoUReward(), FormatReward()],
+    Example:
+
+        vidspan train grpo data/train.trl.jsonl -m runs/sft --out runs/grpo --num-generations 8
+    """
+    from vidspan.train.grpo import train_grpo
+
+    result = train_grpo(data, model, out_dir, _rewards(reward_names, model, judge, judge_base_url),
                         sampling=_sampling(fps, max_frames, max_pixels), num_generations=num_generations,
-                        max_steps=max_steps, learning_rate=learning_rate or 1e-6, device=device)  # fmt: skip
+                        temperature=temperature, max_completion_length=max_completion_length,
+                        max_steps=max_steps, learning_rate=learning_rate or 1e-6, save_steps=save_steps,
+                        freeze_vision=freeze_vision, seed=seed, device=device,
+                        progress=_progress(no_progress))  # fmt: skip
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "final_mean_reward": result.rewards[-1]}))
 
 
 @train_group.command("pairs")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
-@_common
+@click.option("-m", "--model", "model", required=True, help="The checkpoint that samples the completions.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="The pairs JSONL.")
 @click.option("--num-samples", type=int, default=8, show_default=True, help="Completions sampled per prompt.")
-def pairs_command(data: str, model: str, out_dir: str, fps: float | None, max_frames: int | None,
-                  max_pixels: int | None, learning_rate: float | None, max_steps: int, device: str | None,
-                  num_samples: int) -> None:  # fmt: skip
-    """Sample completions, score them (IoU + format) and write chosen/rejected pairs to OUT/pairs.jsonl."""
-    from pathlib import Path
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--max-completion-length", type=int, default=32, show_default=True)
+@click.option("--fps", type=float, default=None, help="Sampling rate [default: 2.0].")
+@click.option("--max-frames", type=int, default=None, help="Most frames per video [default: 240].")
+@click.option("--max-pixels", type=int, default=None, help="Pixels per frame [default: 200704].")
+@REWARD
+@JUDGE
+@JUDGE_URL
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the backend's choice).")
+@click.option("--no-progress", is_flag=True, help="Do not print progress to stderr.")
+def pairs_command(data: str, model: str, out_path: str, num_samples: int, temperature: float,
+                  max_completion_length: int, fps: float | None, max_frames: int | None,
+                  max_pixels: int | None, reward_names: tuple[str, ...], judge: str | None,
+                  judge_base_url: str | None, seed: int, device: str | None,
+                  no_progress: bool) -> None:  # fmt: skip
+    """Sample completions, score them with the rewards and write chosen/rejected pairs (SimPO, DPO).
 
-    from vidspan.train.rewards import FormatReward, TemporalIoUReward
+    Ties and groups in which every completion failed are dropped and counted. Example:
+
+        vidspan train pairs data/train.trl.jsonl -m runs/grpo --out runs/pairs.jsonl
+    """
     from vidspan.train.simpo import make_pairs
 
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    stats = make_pairs(data, model, Path(out_dir) / "pairs.jsonl", [TemporalIoUReward(), FormatReward()],
+    stats = make_pairs(data, model, out_path, _rewards(reward_names, model, judge, judge_base_url),
                        sampling=_sampling(fps, max_frames, max_pixels), num_samples=num_samples,
-                       device=device)  # fmt: skip
-    click.echo(json.dumps({"pairs": stats.pairs, "ties": stats.ties, "all_failed": stats.all_failed}))
+                       temperature=temperature, max_completion_length=max_completion_length, seed=seed,
+                       device=device, progress=_progress(no_progress))  # fmt: skip
+    click.echo(json.dumps({"pairs": stats.pairs, "ties": stats.ties, "all_failed": stats.all_failed,
+                           "out": out_path}))  # fmt: skip
 
 
 @train_group.command("simpo")
@@ -176,14 +309,21 @@ def pairs_command(data: str, model: str, out_dir: str, fps: float | None, max_fr
 @click.option("--beta", type=float, default=2.0, show_default=True)
 @click.option("--gamma", type=float, default=0.5, show_default=True)
 def simpo_command(pairs: str, model: str, out_dir: str, fps: float | None, max_frames: int | None,
-                  max_pixels: int | None, learning_rate: float | None, max_steps: int, device: str | None,
-                  beta: float, gamma: float) -> None:  # fmt: skip
-    """SimPO on chosen/rejected pairs from 'vidspan train pairs' (length-normalised, no reference model)."""
+                  max_pixels: int | None, learning_rate: float | None, max_steps: int, save_steps: int,
+                  freeze_vision: bool, seed: int, device: str | None, no_progress: bool, beta: float,
+                  gamma: float) -> None:  # fmt: skip
+    """SimPO on chosen/rejected pairs from 'vidspan train pairs' (length-normalised, no reference model).
+
+    Example:
+
+        vidspan train simpo runs/pairs.jsonl -m runs/grpo --out runs/simpo
+    """
     from vidspan.train.simpo import train_simpo
 
     result = train_simpo(pairs, model, out_dir, sampling=_sampling(fps, max_frames, max_pixels), beta=beta,
                          gamma=gamma, learning_rate=learning_rate or 1e-6, max_steps=max_steps,
-                         device=device)  # fmt: skip
+                         save_steps=save_steps, freeze_vision=freeze_vision, seed=seed, device=device,
+                         progress=_progress(no_progress))  # fmt: skip
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "final_loss": result.losses[-1]}))
 
 
@@ -197,8 +337,16 @@ def simpo_command(pairs: str, model: str, out_dir: str, fps: float | None, max_f
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--attempts", type=int, default=3, show_default=True, help="Asks per video before it fails.")
 @click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
+@click.option("--judge", default=None,
+              help="Check every caption's events against the video with this judge (BACKEND:MODEL).")
+@click.option("--judge-base-url", default=None, help="OpenAI-compatible server of the judge.")
+@click.option("--judge-runs", type=int, default=1, show_default=True,
+              help="Judge runs per caption; an event is contradicted when all agree.")
+@click.option("--on-contradicted", type=click.Choice(["drop", "flag"]), default="drop", show_default=True,
+              help="Drop contradicted events, or keep them flagged (left out of find examples).")
 def annotate_command(videos: str, model: str, base_url: str | None, family: str | None, out_dir: str,
-                     attempts: int, max_frames: int | None) -> None:  # fmt: skip
+                     attempts: int, max_frames: int | None, judge: str | None, judge_base_url: str | None,
+                     judge_runs: int, on_contradicted: str) -> None:  # fmt: skip
     """Caption every video in VIDEOS (a folder or a file) with a teacher model, checked by the strict parser.
 
     Resumable: running again retries only the videos that failed. Example:
@@ -207,8 +355,14 @@ def annotate_command(videos: str, model: str, base_url: str | None, family: str 
     """
     from vidspan.train.annotate import annotate_videos
 
+    checker = None
+    if judge is not None:
+        from vidspan.judge import get_judge
+
+        checker = get_judge(judge, **({"base_url": judge_base_url} if judge_base_url else {}))
     summary = annotate_videos(videos, model, out_dir, attempts=attempts, base_url=base_url, family=family,
-                              max_frames=max_frames)  # fmt: skip
+                              max_frames=max_frames, judge=checker, judge_runs=judge_runs,
+                              on_contradicted=on_contradicted)  # fmt: skip
     click.echo(json.dumps({"directory": str(summary.directory), "annotated": summary.annotated,
                            "already_done": summary.already_done, "failed": summary.failed}))  # fmt: skip
     if summary.failed:
@@ -231,3 +385,11 @@ def select_command(data: str, run_dir: str, count: int, out_path: str, mean: flo
 
     kept = select_from_run(data, run_dir, out_path, count, mean=mean, std=std, seed=seed)
     click.echo(json.dumps({"selected": kept, "out": out_path}))
+
+
+@train_group.command("swift-plugin")
+def swift_plugin_command() -> None:
+    """Print the path of vidspan's ms-swift reward plugin, for ``swift rlhf --external_plugins``."""
+    import vidspan.train.swift_plugin as plugin
+
+    click.echo(plugin.__file__)

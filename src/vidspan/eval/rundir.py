@@ -342,7 +342,8 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     found = {"python": platform.python_version()}
-    for package in ("vidspan", "transformers", "torch", "av", "numpy"):
+    packages = ("vidspan", "transformers", "torch", "av", "numpy", "trl", "peft", "datasets", "accelerate")
+    for package in packages:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

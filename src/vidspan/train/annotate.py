@@ -8,7 +8,12 @@ then recorded as failed with the parser's findings. The run is a :class:`~vidspa
 writer or another teacher. Each annotation's events also become find examples
 (:func:`examples_from_annotations`), so one teacher pass gives both tasks' training data.
 
-Work in progress for issue [6]: the optional video-aware judge check is not wired yet.
+With a ``judge`` (any vidspan judge that sees frames), each accepted caption is checked again against the
+video, with the same prompt, validation and consensus as the ground-truth audit (``vidspan eval audit``):
+an event every judge run calls ``contradicted`` is dropped from the annotation (``on_contradicted="drop"``,
+kept under ``dropped_events``) or kept and listed under ``flagged_events`` (``"flag"``), which the dataset
+builder then leaves out of the find examples with the reason. A judge transport failure leaves the video
+unfinished (retried on resume); an unusable judge reply keeps the events and records ``check: unscored``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ def annotate_videos(
     out_dir: str | os.PathLike[str],
     *,
     attempts: int = 3,
+    judge: Any = None,
+    judge_runs: int = 1,
+    judge_frames: int = 16,
+    on_contradicted: str = "drop",
     **options: Any,
 ) -> AnnotateSummary:
     """Caption every video (a folder, or a list of files) with the teacher ``model`` into ``out_dir``.
@@ -54,6 +63,10 @@ def annotate_videos(
         model: Model name, checkpoint or loaded :class:`VideoModel` (the teacher).
         out_dir: The run directory (``header.json``, ``annotations.jsonl``).
         attempts: Asks per video before its answer is recorded as failed.
+        judge: A :class:`~vidspan.judge.base.Judge` that checks each caption's events against the video.
+        judge_runs: Independent judge runs per caption; an event counts as contradicted when all agree.
+        judge_frames: Frames the judge sees (evenly spaced).
+        on_contradicted: ``"drop"`` the contradicted events, or ``"flag"`` them.
         **options: Sampling overrides and model options, as for :func:`vidspan.caption`.
 
     Raises:
@@ -68,8 +81,16 @@ def annotate_videos(
     paths = _video_paths(videos)
     model_options = {k: v for k, v in options.items() if v is not None and k not in SAMPLING_KEYS}
     sampling = {k: v for k, v in options.items() if v is not None and k in SAMPLING_KEYS}
+    if on_contradicted not in ("drop", "flag"):
+        raise ValueError(f"Invalid on_contradicted: {on_contradicted!r}. It must be 'drop' or 'flag'.")
+    if isinstance(judge_runs, bool) or not isinstance(judge_runs, int) or judge_runs < 1:
+        raise ValueError(f"Invalid judge_runs: {judge_runs!r}. It must be an integer >= 1.")
     vm = load_model(model, **model_options)
     identity = {"teacher": vm.name, "family": vm.family.name, "sampling": sampling, "attempts": attempts}
+    if judge is not None:
+        identity["judge"] = {"judge": judge.settings.identity(), "runs": judge_runs, "frames": judge_frames,
+                             "on_contradicted": on_contradicted}  # fmt: skip
+    check = None if judge is None else _Check(judge, judge_runs, judge_frames, on_contradicted)
     annotated = failed = 0
     with RunDir.open(out_dir, "annotate", identity, teacher=vm.name) as run:
         done = run.finished_ids(ANNOTATIONS)
@@ -77,6 +98,8 @@ def annotate_videos(
         with run.appending(ANNOTATIONS) as append:
             for path in todo:
                 record = _annotate_one(caption, path, vm, attempts, sampling)
+                if check is not None and record["error"] is None:
+                    record = check(record)
                 append(record)
                 annotated += record["error"] is None
                 failed += record["error"] is not None
@@ -108,6 +131,43 @@ def _annotate_one(
     return {"id": str(path), "video": str(path), "error": error, "attempts": attempts, "rejected": answers}
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """The video-aware judge's pass over one accepted annotation."""
+
+    judge: Any
+    runs: int
+    frames: int
+    on_contradicted: str
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        from vidspan.eval.captions.audit import audit_sample
+        from vidspan.eval.captions.judge_frames import video_frames
+        from vidspan.eval.captions.samples import CaptionSample
+
+        events = record["events"]
+        described = tuple(f"<{e['start']:.1f} - {e['end']:.1f}> {e['description']}" for e in events)
+        sample = CaptionSample(id=record["id"], video=record["video"], reference=record["raw"],
+                               subset="annotate", events=described)  # fmt: skip
+        try:
+            frames: Any = video_frames(record["video"], num_frames=self.frames)
+        except (VidspanError, OSError, ValueError) as exc:
+            frames = f"cannot read video {record['video']}: {exc}"
+        audit = audit_sample(sample, self.judge, frames, self.runs)
+        if audit.get("error"):  # transport failure or unreadable frames: retried on resume
+            return record | {"error": audit["error"]}
+        verdicts = audit.get("event_verdicts") or []
+        if audit["num_scored_runs"] < self.runs:
+            return record | {"check": "unscored", "judge_runs": audit["runs"]}
+        bad = [i for i, v in enumerate(verdicts) if v["consensus"] == "contradicted"]
+        checked = record | {"check": "judged", "judge_score": audit["mean_score"],
+                            "event_verdicts": [v["consensus"] for v in verdicts]}  # fmt: skip
+        if self.on_contradicted == "flag":
+            return checked | {"flagged_events": bad}
+        kept = [e for i, e in enumerate(events) if i not in bad]
+        return checked | {"events": kept, "dropped_events": [events[i] for i in bad]}
+
+
 def _video_paths(videos: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
     if isinstance(videos, str | os.PathLike):
         root = Path(videos)
@@ -134,11 +194,19 @@ def examples_from_annotations(
             bad.append(BadRow(record["id"], record["video"], "no duration recorded"))
             continue
         events = [(float(e["start"]), float(e["end"]), str(e["description"])) for e in record["events"]]
+        if not events:
+            bad.append(BadRow(record["id"], record["video"], "no events left after the video judge's check"))
+            continue
+        flagged = set(record.get("flagged_events") or ())
         examples.append(TrainExample(
             id=f"{record['id']}#caption", video=record["video"], task="caption", prompt=family.caption_prompt,
             answer=caption_answer(record["scene"], events), duration=float(duration), source="annotate",
         ))  # fmt: skip
         for k, (start, end, text) in enumerate(events):
+            if k in flagged:
+                bad.append(BadRow(f"{record['id']}#{k}", record["video"],
+                                  f"the video judge called event {k + 1} contradicted: {text}"))  # fmt: skip
+                continue
             made = find_example(family, id=f"{record['id']}#{k}", video=record["video"], query=text,
                                 start=start, end=end, duration=float(duration),
                                 source="annotate")  # fmt: skip

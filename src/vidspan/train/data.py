@@ -51,6 +51,9 @@ class TrainExample:
         duration: The video's probed duration in seconds.
         start, end: The ground-truth span of a find example (seconds), for rewards and selection.
         source: Where the annotation came from (benchmark or file name).
+        reference: The reference caption a caption reward scores against (a caption example's own answer
+            when empty). A caption example with a reference and no answer is reward-only: GRPO and pairs
+            use it, SFT skips it (DREAM-1K's captions have no times, so they cannot be Marlin answers).
     """
 
     id: str
@@ -62,6 +65,7 @@ class TrainExample:
     start: float | None = None
     end: float | None = None
     source: str = ""
+    reference: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -235,6 +239,7 @@ def _columns(example: TrainExample) -> dict[str, Any]:
     return {
         "id": example.id, "task": example.task, "video": example.video, "start": example.start,
         "end": example.end, "duration": example.duration, "source": example.source,
+        "reference": (example.reference or example.answer) if example.task == "caption" else None,
     }  # fmt: skip
 
 

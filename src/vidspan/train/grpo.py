@@ -7,9 +7,8 @@ video VLM loses its frames in the loss pass. This loop implements the same objec
 ``num_generations`` completions are sampled at ``temperature``; each gets a reward from TRL-signature
 reward functions (:mod:`vidspan.train.rewards`); advantages are the rewards standardised within their
 group; the loss is ``-mean(advantage * log p(completion))`` over completion tokens (one on-policy update
-per group, so the importance ratio is 1). Inputs are built exactly as inference builds them.
-
-Work in progress for issue [6].
+per group, so the importance ratio is 1). Inputs are built exactly as inference builds them. Checkpoints,
+resume, logs and progress come from :class:`~vidspan.train.loop.PolicyLoop`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.train.sft import finish_train_run, keep_identity, open_train_run, read_rows
+from vidspan.train.loop import PolicyLoop, Progress
+from vidspan.train.rewards import score_group
+from vidspan.train.sft import read_rows
 from vidspan.video import SamplingConfig
 
 logger = logging.getLogger(__name__)
@@ -57,85 +58,78 @@ def train_grpo(
     max_completion_length: int = 32,
     learning_rate: float = 1e-6,
     max_steps: int = 100,
+    save_steps: int = 50,
     freeze_vision: bool = True,
     seed: int = 0,
     device: str | None = None,
+    progress: Progress | None = None,
 ) -> GrpoResult:
     """Train ``model`` with GRPO on the prompts of the TRL JSONL ``data``; save the result in ``out_dir``.
 
     Args:
         data: Rows with the prompt, video and reward columns (``start``, ``end``, ``duration``...).
         model: A local checkpoint directory (usually the SFT result).
-        out_dir: Where the final checkpoint (model + processor) is saved.
+        out_dir: The run directory; the final checkpoint (model + processor) is saved in it.
         reward_funcs: TRL-signature rewards; their values are summed.
         num_generations: Completions per prompt (the group).
         temperature, max_completion_length: Rollout sampling.
         learning_rate, max_steps, seed: One step is one prompt's group; prompts cycle in file order.
+        save_steps: A resumable checkpoint (``state/``) every this many steps; started again with the same
+            settings, the run continues after the last one.
         freeze_vision: Keep the vision tower fixed.
+        progress: Called after every step as ``progress(step, max_steps, message)``.
 
     Returns:
-        The checkpoint and the per-step mean rewards and losses.
+        The checkpoint and the per-step mean rewards and losses (a resumed run's earlier steps included).
     """
     if num_generations < 2:
         raise ValueError(f"Invalid num_generations: {num_generations}. GRPO needs at least 2 per group.")
-    import torch
-
-    from vidspan.models.registry import resolve
-    from vidspan.models.transformers_backend import TransformersModel
     from vidspan.train.sft import VideoSftCollator
 
+    rows = read_rows(data)
+    if not rows:
+        raise ValueError(f"Invalid training file {data}: it holds no rows.")
     settings = {"data": str(Path(data).resolve()), "model": str(model),
                 "rewards": [r.__name__ for r in reward_funcs],
                 "sampling": asdict(sampling or SamplingConfig()), "num_generations": num_generations,
                 "temperature": temperature, "max_completion_length": max_completion_length,
                 "learning_rate": learning_rate, "max_steps": max_steps, "freeze_vision": freeze_vision,
                 "seed": seed, "beta": 0.0}  # fmt: skip
-    run = open_train_run(Path(out_dir), "train-grpo", settings)
-    torch.manual_seed(seed)
-    vm = TransformersModel(resolve(str(model)), device=device)
-    if freeze_vision:
-        for name, parameter in vm.model.named_parameters():
-            if name.startswith("visual") or ".visual." in f".{name}":
-                parameter.requires_grad_(False)
-    optimizer = torch.optim.AdamW([p for p in vm.model.parameters() if p.requires_grad], lr=learning_rate)
+    loop = PolicyLoop(Path(out_dir), "train-grpo", settings, model, learning_rate=learning_rate,
+                      freeze_vision=freeze_vision, device=device, seed=seed, save_steps=save_steps,
+                      progress=progress)  # fmt: skip
+    vm = loop.vm
     collator = VideoSftCollator(vm, sampling or SamplingConfig())
-    rows = read_rows(data)
     tokenizer = vm.processor.tokenizer
-    rewards_log, losses = [], []
-    for step in range(max_steps):
+    for step in loop.steps:
         row = rows[step % len(rows)]
         prompt_inputs = collator.prompt_inputs(row)
         completions = _sample(vm, prompt_inputs, num_generations, temperature, max_completion_length)
         texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
-        columns = {k: [row.get(k)] * len(texts) for k in ("start", "end", "duration", "task")}
-        total = [0.0] * len(texts)
-        for reward in reward_funcs:
-            for i, value in enumerate(reward([row["prompt"]] * len(texts), texts, **columns)):
-                total[i] += float(value)
+        total = score_group(reward_funcs, row, texts)
         advantages = group_advantages(total)
         vm.model.train()
         loss = _policy_loss(vm, prompt_inputs, completions, advantages)
-        optimizer.zero_grad()
+        loop.optimizer.zero_grad()
         if loss.requires_grad:
             loss.backward()
-            optimizer.step()
-        rewards_log.append(sum(total) / len(total))
-        losses.append(float(loss.detach()))
-        logger.info("grpo step %d: mean reward %.3f, loss %.4f", step, rewards_log[-1], losses[-1])
-    vm.model.eval()
-    out = Path(out_dir)
-    vm.model.save_pretrained(out)
-    vm.processor.save_pretrained(out)
-    keep_identity(Path(vm.checkpoint_dir), out)
-    finish_train_run(run, [{"step": i + 1, "reward": r, "loss": x}
-                           for i, (r, x) in enumerate(zip(rewards_log, losses, strict=True))])  # fmt: skip
-    return GrpoResult(out, tuple(rewards_log), tuple(losses))
+            loop.optimizer.step()
+        mean_reward, loss_value = sum(total) / len(total), float(loss.detach())
+        loop.step_done(step, {"reward": mean_reward, "loss": loss_value},
+                       f"grpo: mean reward {mean_reward:.3f}, loss {loss_value:.4f}")  # fmt: skip
+    records = loop.records()
+    out = loop.save()
+    return GrpoResult(out, tuple(r["reward"] for r in records), tuple(r["loss"] for r in records))
 
 
 def _sample(
     vm: Any, inputs: dict[str, Any], n: int, temperature: float, max_new_tokens: int
 ) -> list[list[int]]:
-    """``n`` sampled completions (token ids, end token included when produced) for one prompt."""
+    """``n`` sampled completions (token ids, end token included when produced) for one prompt.
+
+    The vision placeholder tokens are suppressed: a completion holding one would make the model look for
+    frames it was not given when the completion is scored (a tiny or young policy does sample them).
+    """
     import torch
 
     prompt = {k: v for k, v in inputs.items() if k != "labels"}
@@ -146,9 +140,17 @@ def _sample(
         for _ in range(n):
             out = vm.model.generate(**prompt, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
                                     max_new_tokens=max_new_tokens, eos_token_id=vm.eos_token_ids,
-                                    pad_token_id=vm.processor.tokenizer.pad_token_id or 0)  # fmt: skip
+                                    pad_token_id=vm.processor.tokenizer.pad_token_id or 0,
+                                    suppress_tokens=placeholder_ids(vm.model.config) or None)  # fmt: skip
             completions.append(out[0, length:].tolist())
     return completions
+
+
+def placeholder_ids(config: Any) -> list[int]:
+    """The ids of the image/video placeholder and vision start/end tokens a config names."""
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    found = [getattr(config, name, None) for name in names]
+    return sorted({int(i) for i in found if isinstance(i, int)})
 
 
 def _policy_loss(

@@ -211,3 +211,17 @@ class WeightedReward:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+REWARD_COLUMNS = ("start", "end", "duration", "task", "reference")
+"""The training-row columns handed to reward functions as keyword lists (as TRL passes extra columns)."""
+
+
+def score_group(reward_funcs: Sequence[Any], row: dict[str, Any], completions: Sequence[str]) -> list[float]:
+    """The summed rewards of ``completions`` to one training row's prompt (each row column repeated)."""
+    columns = {k: [row.get(k)] * len(completions) for k in REWARD_COLUMNS}
+    total = [0.0] * len(completions)
+    for reward in reward_funcs:
+        for i, value in enumerate(reward([row["prompt"]] * len(completions), list(completions), **columns)):
+            total[i] += float(value) if _finite(value) else FLOOR
+    return total

@@ -9,8 +9,6 @@ dropped and counted.
 cpo_alpha=0)``): ``-log sigmoid(beta * (mean log p(chosen) - mean log p(rejected)) - gamma)``, length-
 normalised, no reference model. TRL 1.16 keeps ``CPOTrainer`` in ``trl.experimental`` and its collator
 has no video inputs, so the loss runs here over inputs built exactly as inference builds them.
-
-Work in progress for issue [6].
 """
 
 from __future__ import annotations
@@ -21,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.train.rewards import FLOOR
-from vidspan.train.sft import VideoSftCollator, finish_train_run, keep_identity, open_train_run, read_rows
+from vidspan.train.loop import PolicyLoop, Progress
+from vidspan.train.rewards import FLOOR, score_group
+from vidspan.train.sft import VideoSftCollator, read_rows
 from vidspan.video import SamplingConfig
 
 __all__ = ["PairStats", "SimpoResult", "make_pairs", "simpo_loss", "train_simpo"]
@@ -49,52 +48,61 @@ def make_pairs(
     max_completion_length: int = 32,
     seed: int = 0,
     device: str | None = None,
+    progress: Progress | None = None,
 ) -> PairStats:
-    """Write ``prompt``/``chosen``/``rejected`` JSONL rows (``video``, scores, margin) to ``out_path``."""
+    """Write ``prompt``/``chosen``/``rejected`` JSONL rows (``video``, scores, margin) to ``out_path``.
+
+    The file is written to ``out_path.tmp`` and renamed when whole; ``progress(done, total, message)`` is
+    called after every prompt.
+    """
     import torch
 
-    from vidspan.models.registry import resolve
-    from vidspan.models.transformers_backend import TransformersModel
     from vidspan.train.grpo import _sample
+    from vidspan.train.loop import load_policy
 
     if num_samples < 2:
         raise ValueError(f"Invalid num_samples: {num_samples}. A pair needs at least 2.")
     torch.manual_seed(seed)
-    vm = TransformersModel(resolve(str(model)), device=device)
+    vm = load_policy(model, device, freeze_vision=False)
     collator = VideoSftCollator(vm, sampling or SamplingConfig())
     tokenizer = vm.processor.tokenizer
     pairs = ties = failed = 0
     out = Path(out_path)
     tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in read_rows(data):
-            completions = _sample(
-                vm, collator.prompt_inputs(row), num_samples, temperature, max_completion_length
-            )
-            texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
-            columns = {k: [row.get(k)] * len(texts) for k in ("start", "end", "duration", "task")}
-            scores = [0.0] * len(texts)
-            for reward in reward_funcs:
-                for i, value in enumerate(reward([row["prompt"]] * len(texts), texts, **columns)):
-                    scores[i] += float(value)
-            best, worst = (
-                max(range(len(texts)), key=scores.__getitem__),
-                min(range(len(texts)), key=scores.__getitem__),
-            )
-            if all(s <= FLOOR for s in scores):
-                failed += 1
-                continue
-            if scores[best] == scores[worst]:
-                ties += 1
-                continue
-            f.write(json.dumps({
-                "prompt": row["prompt"], "video": row["video"], "chosen": texts[best],
-                "rejected": texts[worst],
-                "chosen_score": scores[best], "rejected_score": scores[worst],
-                "margin": scores[best] - scores[worst], "id": row.get("id"),
-            }, ensure_ascii=False) + "\n")  # fmt: skip
-            pairs += 1
+    rows = read_rows(data)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for done, row in enumerate(rows, 1):
+                if progress is not None and done > 1:
+                    progress(done - 1, len(rows), f"pairs: {pairs} kept, {ties} ties, {failed} all failed")
+                completions = _sample(
+                    vm, collator.prompt_inputs(row), num_samples, temperature, max_completion_length
+                )
+                texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+                scores = score_group(reward_funcs, row, texts)
+                best, worst = (
+                    max(range(len(texts)), key=scores.__getitem__),
+                    min(range(len(texts)), key=scores.__getitem__),
+                )
+                if all(s <= FLOOR for s in scores):
+                    failed += 1
+                    continue
+                if scores[best] == scores[worst]:
+                    ties += 1
+                    continue
+                f.write(json.dumps({
+                    "prompt": row["prompt"], "video": row["video"], "chosen": texts[best],
+                    "rejected": texts[worst],
+                    "chosen_score": scores[best], "rejected_score": scores[worst],
+                    "margin": scores[best] - scores[worst], "id": row.get("id"),
+                }, ensure_ascii=False) + "\n")  # fmt: skip
+                pairs += 1
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, out)
+    if progress is not None:
+        progress(len(rows), len(rows), f"pairs: {pairs} kept, {ties} ties, {failed} all failed")
     return PairStats(pairs, ties, failed)
 
 
@@ -123,50 +131,42 @@ def train_simpo(
     gamma: float = 0.5,
     learning_rate: float = 1e-6,
     max_steps: int = 100,
+    save_steps: int = 50,
     freeze_vision: bool = True,
     seed: int = 0,
     device: str | None = None,
+    progress: Progress | None = None,
 ) -> SimpoResult:
-    """Train ``model`` with SimPO on the JSONL ``pairs`` (from :func:`make_pairs`); save it in ``out_dir``."""
-    import torch
+    """Train ``model`` with SimPO on the JSONL ``pairs`` (from :func:`make_pairs`); save it in ``out_dir``.
 
-    from vidspan.models.registry import resolve
-    from vidspan.models.transformers_backend import TransformersModel
-
+    One step is one pair; pairs cycle in file order. ``save_steps`` and ``progress`` work as for
+    :func:`~vidspan.train.grpo.train_grpo`: the run resumes after its last ``state/`` checkpoint.
+    """
+    rows = [json.loads(line) for line in Path(pairs).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise ValueError(f"Invalid pairs file {pairs}: it holds no pairs.")
     settings = {"pairs": str(Path(pairs).resolve()), "model": str(model),
                 "sampling": asdict(sampling or SamplingConfig()),
                 "beta": beta, "gamma": gamma, "learning_rate": learning_rate, "max_steps": max_steps,
                 "freeze_vision": freeze_vision, "seed": seed}  # fmt: skip
-    run = open_train_run(Path(out_dir), "train-simpo", settings)
-    torch.manual_seed(seed)
-    vm = TransformersModel(resolve(str(model)), device=device)
-    if freeze_vision:
-        for name, parameter in vm.model.named_parameters():
-            if name.startswith("visual") or ".visual." in f".{name}":
-                parameter.requires_grad_(False)
-    optimizer = torch.optim.AdamW([p for p in vm.model.parameters() if p.requires_grad], lr=learning_rate)
+    loop = PolicyLoop(Path(out_dir), "train-simpo", settings, model, learning_rate=learning_rate,
+                      freeze_vision=freeze_vision, device=device, seed=seed, save_steps=save_steps,
+                      progress=progress)  # fmt: skip
+    vm = loop.vm
     collator = VideoSftCollator(vm, sampling or SamplingConfig())
-    rows = [json.loads(line) for line in Path(pairs).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not rows:
-        raise ValueError(f"Invalid pairs file {pairs}: it holds no pairs.")
-    losses = []
     vm.model.train()
-    for step in range(max_steps):
+    for step in loop.steps:
         row = rows[step % len(rows)]
         chosen = _mean_logp(vm, collator.example(row | {"answer": row["chosen"]}))
         rejected = _mean_logp(vm, collator.example(row | {"answer": row["rejected"]}))
         loss = simpo_loss(chosen, rejected, beta, gamma)
-        optimizer.zero_grad()
+        loop.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    vm.model.eval()
-    out = Path(out_dir)
-    vm.model.save_pretrained(out)
-    vm.processor.save_pretrained(out)
-    keep_identity(Path(vm.checkpoint_dir), out)
-    finish_train_run(run, [{"step": i + 1, "loss": x} for i, x in enumerate(losses)])
-    return SimpoResult(out, tuple(losses))
+        loop.optimizer.step()
+        value = float(loss.detach())
+        loop.step_done(step, {"loss": value}, f"simpo: loss {value:.4f}")
+    records = loop.records()
+    return SimpoResult(loop.save(), tuple(r["loss"] for r in records))
 
 
 def _mean_logp(vm: Any, batch: dict[str, Any]) -> Any:

@@ -15,7 +15,10 @@ from vidspan.eval.benchmark import Benchmark
 from vidspan.models.base import Family
 from vidspan.train.data import BadRow, TrainExample, find_example
 
-__all__ = ["examples_from_benchmark", "examples_from_caption_run", "examples_from_jsonl", "probe_durations"]
+__all__ = [
+    "examples_from_benchmark", "examples_from_caption_benchmark", "examples_from_caption_run",
+    "examples_from_jsonl", "probe_durations",
+]  # fmt: skip
 
 
 def probe_durations(paths: Iterable[str | os.PathLike[str]]) -> dict[str, float | str]:
@@ -56,6 +59,38 @@ def examples_from_benchmark(
                                 query=sample.query, start=start, end=end, duration=duration,
                                 source=benchmark.name)  # fmt: skip
             (examples if isinstance(made, TrainExample) else bad).append(made)
+    return examples, bad
+
+
+def examples_from_caption_benchmark(
+    benchmark: Benchmark[Any], family: Family
+) -> tuple[list[TrainExample], list[BadRow]]:
+    """Reward-only caption rows from a caption benchmark (DREAM-1K, CaReBench): prompt plus reference.
+
+    Their references describe events without times, so they cannot be a Marlin caption answer (inventing
+    spans would teach wrong ones). Each sample becomes a caption row with the family's caption prompt, an
+    empty answer and its reference caption in the ``reference`` column, which
+    :class:`~vidspan.train.rewards.CaptionQualityReward` scores completions against (AutoDQ event F1, the
+    metric DREAM-1K itself is scored with): GRPO and preference pairs train on them; SFT skips them.
+    """
+    durations = probe_durations(benchmark.video_paths.values())
+    examples: list[TrainExample] = []
+    bad: list[BadRow] = []
+    for sample in benchmark.samples:
+        path = benchmark.video_paths.get(sample.video)
+        if path is None:
+            bad.append(BadRow(sample.id, sample.video, "video not found"))
+            continue
+        duration = durations[str(path)]
+        if isinstance(duration, str):
+            bad.append(BadRow(sample.id, str(path), duration))
+            continue
+        if not sample.reference.strip():
+            bad.append(BadRow(sample.id, str(path), "the reference caption is empty"))
+            continue
+        examples.append(TrainExample(id=f"{sample.id}#caption", video=str(path), task="caption",
+                                     prompt=family.caption_prompt, answer="", duration=duration,
+                                     source=benchmark.name, reference=sample.reference))  # fmt: skip
     return examples, bad
 
 

@@ -1,6 +1,6 @@
 """vidspan's rewards as an ms-swift reward plugin.
 
-    PLUGIN=$(python -c 'import vidspan.train.swift_plugin as p; print(p.__file__)')
+    PLUGIN=$(vidspan train swift-plugin)
     swift rlhf --rlhf_type grpo --external_plugins "$PLUGIN" --reward_funcs vidspan_iou vidspan_format ...
 
 ms-swift imports this file, which registers the rewards by name in ``swift.plugin.orms``. An ms-swift

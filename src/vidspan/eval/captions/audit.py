@@ -237,7 +237,7 @@ def audit_references(
         usage = judge.usage.to_dict()
 
         def work(sample: CaptionSample) -> dict[str, Any]:
-            return _audit_one(sample, judge, sample_frames(benchmark, sample, num_frames, max_pixels), runs)
+            return audit_sample(sample, judge, sample_frames(benchmark, sample, num_frames, max_pixels), runs)
 
         judge_samples(todo, work, run.path(ITEMS), total=len(benchmark.samples), max_workers=max_workers,
                       progress=progress)  # fmt: skip
@@ -248,7 +248,11 @@ def audit_references(
         return AuditRun(directory, run.header, summary)
 
 
-def _audit_one(sample: CaptionSample, judge: Judge, frames: tuple[Frame, ...] | str, runs: int) -> dict:
+def audit_sample(sample: CaptionSample, judge: Judge, frames: tuple[Frame, ...] | str, runs: int) -> dict:
+    """One sample's audit record: every run's verdicts and their consensus, or ``error`` (retry it).
+
+    ``frames`` are the judge frames of the sample's video, or why there are none.
+    """
     events = list(sample.events) if sample.events is not None else None
     record: dict[str, Any] = {"id": sample.id, "video": sample.video, "subset": sample.subset,
                               "reference": sample.reference, "events": events}  # fmt: skip
