@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -72,8 +73,11 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=40)
     parser.add_argument("--sft-steps", type=int, default=1200)
     parser.add_argument("--sft-lr", type=float, default=5e-4)
-    parser.add_argument("--grpo-steps", type=int, default=200)
+    parser.add_argument("--grpo-steps", type=int, default=100)
     parser.add_argument("--grpo-lr", type=float, default=1e-4)
+    parser.add_argument("--grpo-prompts", type=int, default=2, help="Groups per GRPO update")
+    parser.add_argument("--grpo-find-only", action="store_true",
+                        help="GRPO on the find rows only (captions then drift: see docs/training.md)")
     parser.add_argument("--simpo-steps", type=int, default=100)
     parser.add_argument("--simpo-lr", type=float, default=1e-5)
     parser.add_argument("--pair-prompts", type=int, default=64, help="Train prompts sampled for SimPO pairs")
@@ -115,8 +119,10 @@ def main() -> None:
     rows["SFT"] = score(sft.checkpoint, held, root, "sft", sampling, args.device)
     rewards = [TemporalIoUReward(), FormatReward()]
     t0 = time.perf_counter()
-    grpo = train_grpo(find_data, sft.checkpoint, root / "grpo", rewards, sampling=sampling, num_generations=8,
-                      max_steps=args.grpo_steps, learning_rate=args.grpo_lr, max_completion_length=20,
+    grpo = train_grpo(find_data if args.grpo_find_only else sft_data, sft.checkpoint, root / "grpo", rewards,
+                      sampling=sampling, num_generations=8, prompts_per_step=args.grpo_prompts,
+                      max_steps=args.grpo_steps, learning_rate=args.grpo_lr,
+                      max_completion_length=20 if args.grpo_find_only else 80,
                       device=args.device)  # fmt: skip
     times["GRPO"] = time.perf_counter() - t0
     rows["GRPO"] = score(grpo.checkpoint, held, root, "grpo", sampling, args.device)
@@ -179,7 +185,7 @@ def walkthrough(checkpoint: Path, held: list, root: Path) -> None:
     ]
     print(f"\nwalkthrough on {clip.name} (the square is visible from {start:.0f} s to {end:.0f} s):")
     for step in steps:
-        shown = " ".join(["vidspan", *(Path(a).name if a.startswith(str(root)) else a for a in step)])
+        shown = shlex.join(["vidspan", *(Path(a).name if a.startswith(str(root)) else a for a in step)])
         out = subprocess.run([sys.executable, "-m", "vidspan", *step], capture_output=True, text=True)
         print(f"\n$ {shown}\n{out.stdout.rstrip()}")
         if out.returncode != 0:
@@ -191,11 +197,15 @@ def walkthrough(checkpoint: Path, held: list, root: Path) -> None:
 
 def screenshot_page(library: Path, out: Path) -> Path | None:
     """Serve ``library`` with ``vidspan serve`` and screenshot its timeline page in headless Chromium."""
+    import shutil
     import socket
 
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
+        return None
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:  # scripts/install.sh installs it (Debian's package)
         return None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -204,7 +214,8 @@ def screenshot_page(library: Path, out: Path) -> Path | None:
                                str(port), "--host", "127.0.0.1"], stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch()
+            browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
             page = browser.new_page(viewport={"width": 1100, "height": 700})
             for _ in range(100):
                 try:

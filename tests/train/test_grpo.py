@@ -45,14 +45,16 @@ def test_grpo_scores_real_completions_and_the_checkpoint_answers(tiny_model_dirs
                     learning_rate=3e-3)  # fmt: skip
     iou = Recording()
     result = train_grpo(data, sft.checkpoint, tmp_path / "grpo", [iou, FormatReward()], sampling=SAMPLING,
-                        num_generations=4, max_steps=3, learning_rate=1e-4,
+                        num_generations=4, prompts_per_step=2, max_steps=2, learning_rate=1e-4,
                         max_completion_length=20)  # fmt: skip
-    assert len(iou.seen) == 12 and all(isinstance(t, str) and t for t in iou.seen)
+    assert len(iou.seen) == 16 and all(isinstance(t, str) and t for t in iou.seen)  # 2 steps x 2 groups x 4
     assert any(t.startswith("From") for t in iou.seen), iou.seen  # sampled from the SFT model, not made up
     assert all(math.isfinite(x) for x in result.rewards + result.losses)
     hit = vidspan.find(square_clips[0][0], QUERY, str(result.checkpoint), max_new_tokens=20, max_frames=8,
                        max_pixels=64 * 64, min_pixels=32 * 32)  # fmt: skip
     assert hit.settings["family"] == "marlin" and hit.raw
+    with pytest.raises(ValueError, match="prompts_per_step"):
+        train_grpo(data, sft.checkpoint, tmp_path / "bad", [iou], prompts_per_step=0)
 
 
 class Interrupt(Exception):

@@ -239,6 +239,8 @@ def sft_command(data: str, model: str, out_dir: str, fps: float | None, max_fram
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @_common
 @click.option("--num-generations", type=int, default=8, show_default=True, help="Completions per prompt.")
+@click.option("--prompts-per-step", type=int, default=1, show_default=True,
+              help="Groups averaged into one update.")  # fmt: skip
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Rollout temperature.")
 @click.option("--max-completion-length", type=int, default=32, show_default=True, help="Tokens per rollout.")
 @REWARD
@@ -247,7 +249,8 @@ def sft_command(data: str, model: str, out_dir: str, fps: float | None, max_fram
 def grpo_command(data: str, model: str, out_dir: str, fps: float | None, max_frames: int | None,
                  max_pixels: int | None, learning_rate: float | None, max_steps: int, save_steps: int,
                  freeze_vision: bool, seed: int, device: str | None, no_progress: bool, num_generations: int,
-                 temperature: float, max_completion_length: int, reward_names: tuple[str, ...],
+                 prompts_per_step: int, temperature: float, max_completion_length: int,
+                 reward_names: tuple[str, ...],
                  judge: str | None, judge_base_url: str | None) -> None:  # fmt: skip
     """GRPO with summed rewards (default: temporal IoU + format; TimeLens' thinking-free recipe, beta 0).
 
@@ -259,7 +262,8 @@ def grpo_command(data: str, model: str, out_dir: str, fps: float | None, max_fra
 
     result = train_grpo(data, model, out_dir, _rewards(reward_names, model, judge, judge_base_url),
                         sampling=_sampling(fps, max_frames, max_pixels), num_generations=num_generations,
-                        temperature=temperature, max_completion_length=max_completion_length,
+                        prompts_per_step=prompts_per_step, temperature=temperature,
+                        max_completion_length=max_completion_length,
                         max_steps=max_steps, learning_rate=learning_rate or 1e-6, save_steps=save_steps,
                         freeze_vision=freeze_vision, seed=seed, device=device,
                         progress=_progress(no_progress))  # fmt: skip

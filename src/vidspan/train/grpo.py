@@ -54,6 +54,7 @@ def train_grpo(
     *,
     sampling: SamplingConfig | None = None,
     num_generations: int = 8,
+    prompts_per_step: int = 1,
     temperature: float = 1.0,
     max_completion_length: int = 32,
     learning_rate: float = 1e-6,
@@ -72,8 +73,10 @@ def train_grpo(
         out_dir: The run directory; the final checkpoint (model + processor) is saved in it.
         reward_funcs: TRL-signature rewards; their values are summed.
         num_generations: Completions per prompt (the group).
+        prompts_per_step: Groups whose losses are averaged into one update (TRL's generation batch).
         temperature, max_completion_length: Rollout sampling.
-        learning_rate, max_steps, seed: One step is one prompt's group; prompts cycle in file order.
+        learning_rate, max_steps, seed: One step is one update over ``prompts_per_step`` groups; prompts
+            cycle in file order.
         save_steps: A resumable checkpoint (``state/``) every this many steps; started again with the same
             settings, the run continues after the last one.
         freeze_vision: Keep the vision tower fixed.
@@ -84,6 +87,8 @@ def train_grpo(
     """
     if num_generations < 2:
         raise ValueError(f"Invalid num_generations: {num_generations}. GRPO needs at least 2 per group.")
+    if prompts_per_step < 1:
+        raise ValueError(f"Invalid prompts_per_step: {prompts_per_step}. It must be >= 1.")
     from vidspan.train.sft import VideoSftCollator
 
     rows = read_rows(data)
@@ -92,7 +97,8 @@ def train_grpo(
     settings = {"data": str(Path(data).resolve()), "model": str(model),
                 "rewards": [r.__name__ for r in reward_funcs],
                 "sampling": asdict(sampling or SamplingConfig()), "num_generations": num_generations,
-                "temperature": temperature, "max_completion_length": max_completion_length,
+                "prompts_per_step": prompts_per_step, "temperature": temperature,
+                "max_completion_length": max_completion_length,
                 "learning_rate": learning_rate, "max_steps": max_steps, "freeze_vision": freeze_vision,
                 "seed": seed, "beta": 0.0}  # fmt: skip
     loop = PolicyLoop(Path(out_dir), "train-grpo", settings, model, learning_rate=learning_rate,
@@ -102,19 +108,20 @@ def train_grpo(
     collator = VideoSftCollator(vm, sampling or SamplingConfig())
     tokenizer = vm.processor.tokenizer
     for step in loop.steps:
-        row = rows[step % len(rows)]
-        prompt_inputs = collator.prompt_inputs(row)
-        completions = _sample(vm, prompt_inputs, num_generations, temperature, max_completion_length)
-        texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
-        total = score_group(reward_funcs, row, texts)
-        advantages = group_advantages(total)
-        vm.model.train()
-        loss = _policy_loss(vm, prompt_inputs, completions, advantages)
-        loop.optimizer.zero_grad()
-        if loss.requires_grad:
-            loss.backward()
-            loop.optimizer.step()
-        mean_reward, loss_value = sum(total) / len(total), float(loss.detach())
+        loss_sum, rewards = 0.0, []
+        for k in range(prompts_per_step):
+            row = rows[(step * prompts_per_step + k) % len(rows)]
+            prompt_inputs = collator.prompt_inputs(row)
+            completions = _sample(vm, prompt_inputs, num_generations, temperature, max_completion_length)
+            texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+            total = score_group(reward_funcs, row, texts)
+            rewards.extend(total)
+            vm.model.train()
+            loss = _policy_loss(vm, prompt_inputs, completions, group_advantages(total))
+            loop.accumulate(loss, 1.0 / prompts_per_step)  # the mean over the groups, one graph at a time
+            loss_sum += float(loss.detach())
+        loop.apply()
+        mean_reward, loss_value = sum(rewards) / len(rewards), loss_sum / prompts_per_step
         loop.step_done(step, {"reward": mean_reward, "loss": loss_value},
                        f"grpo: mean reward {mean_reward:.3f}, loss {loss_value:.4f}")  # fmt: skip
     records = loop.records()

@@ -61,6 +61,7 @@ class PolicyLoop:
         model: The start checkpoint directory.
         learning_rate, freeze_vision, device, seed: As the trainers take them.
         save_steps: Write ``state/`` every this many steps (and never when 0).
+        max_grad_norm: Clip the gradient to this norm before each update (TRL's default, 1.0; None: no clip).
         progress: Called after every step as ``progress(step, max_steps, message)``.
     """
 
@@ -77,6 +78,7 @@ class PolicyLoop:
         seed: int,
         save_steps: int,
         progress: Progress | None = None,
+        max_grad_norm: float | None = 1.0,
     ):
         import torch
 
@@ -90,6 +92,8 @@ class PolicyLoop:
         self.save_steps = save_steps
         self.total = int(settings["max_steps"])
         self.progress = progress
+        self.max_grad_norm = max_grad_norm
+        self._pending = False
         state = out / STATE
         resume = self.run.resumed and (state / "state.json").is_file()
         finished = self.run.resumed and self.run.header.get("status") == "finished"
@@ -111,6 +115,29 @@ class PolicyLoop:
     def steps(self) -> range:
         """The steps still to run (0-based)."""
         return range(self.start, self.total)
+
+    def update(self, loss: Any) -> None:
+        """One optimizer step on ``loss``; see :meth:`accumulate` and :meth:`apply`."""
+        self.accumulate(loss)
+        self.apply()
+
+    def accumulate(self, loss: Any, scale: float = 1.0) -> None:
+        """Add the gradient of ``scale * loss`` (freeing its graph at once); a loss without one is skipped."""
+        if loss.requires_grad:
+            (loss * scale).backward()
+            self._pending = True
+
+    def apply(self) -> None:
+        """Clip the accumulated gradient to ``max_grad_norm``, take the optimizer step, and zero it."""
+        import torch
+
+        if getattr(self, "_pending", False):
+            if self.max_grad_norm:
+                params = [p for group in self.optimizer.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            self.optimizer.step()
+        self.optimizer.zero_grad()
+        self._pending = False
 
     def step_done(self, step: int, record: dict[str, float], message: str) -> None:
         """Log step ``step`` (0-based), report progress, and write ``state/`` when one is due."""
