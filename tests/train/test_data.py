@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,26 @@ def test_splits_are_by_video_without_duplicates_and_stable():
     assert split_by_video(examples, {"train": 0.8, "val": 0.2}, seed=1) == splits
     with pytest.raises(ValueError, match="all zero"):
         split_by_video(examples, {"train": 0.0})
+
+
+def test_a_video_goes_to_the_same_split_wherever_its_folder_is():
+    here, there = _examples(30, 1), _examples(30, 1)
+    there = [replace(e, video=e.video.replace("/v/", "/elsewhere/clips/")) for e in there]
+
+    def names(rows: list[TrainExample]) -> dict[str, list[str]]:
+        splits = split_by_video(rows, {"train": 0.7, "val": 0.3})
+        return {name: sorted(Path(e.video).name for e in r) for name, r in splits.items()}
+
+    assert names(here) == names(there) and names(here)["val"]
+
+
+def test_an_empty_split_is_left_out_of_the_hf_folder_so_it_loads_back(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from vidspan.train.build import _write_hf
+
+    _write_hf({"train": _examples(2, 2), "val": []}, tmp_path / "hf")
+    loaded = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert list(loaded) == ["train"] and len(loaded["train"]) == 4
 
 
 def test_summary_counts_tasks_buckets_and_bad_reasons():

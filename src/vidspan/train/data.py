@@ -138,8 +138,9 @@ def split_by_video(
 ) -> dict[str, list[TrainExample]]:
     """Split ``examples`` so that no video is in two splits; exact duplicates are dropped first.
 
-    Videos are assigned by a seeded digest of their path (stable when the set grows), in proportion to
-    ``fractions`` (``{"train": 0.9, "val": 0.1}``; normalised).
+    Videos are assigned by a seeded digest of their file name (stable when the set grows, and the same
+    on every machine wherever the files are), in proportion to ``fractions`` (``{"train": 0.9, "val":
+    0.1}``; normalised). Each path goes to one split, so no video is in two.
 
     Raises:
         ValueError: No split, or a fraction that is negative, not finite, or all zero.
@@ -163,7 +164,7 @@ def split_by_video(
         if key in seen:
             continue
         seen.add(key)
-        digest = hashlib.sha256(f"{seed}:{example.video}".encode()).digest()
+        digest = hashlib.sha256(f"{seed}:{Path(example.video).name}".encode()).digest()
         position = int.from_bytes(digest[:8], "big") / 2**64
         name = next((n for bound, n in bounds if position < bound), bounds[-1][1])
         splits[name].append(example)
