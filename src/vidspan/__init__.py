@@ -3,6 +3,7 @@
 >>> import vidspan
 >>> cap = vidspan.caption("clip.mp4")                      # doctest: +SKIP
 >>> hit = vidspan.find("clip.mp4", "a person opens the door")  # doctest: +SKIP
+>>> dogs = vidspan.track("park.mp4", "dog")                      # doctest: +SKIP
 """
 
 from vidspan.caption import caption
@@ -18,6 +19,7 @@ from vidspan.errors import (
 )
 from vidspan.find import find
 from vidspan.models import VideoModel, get_model, list_models
+from vidspan.points.ask import count, point, track
 from vidspan.types import Caption, Clip, Event, Grounding, Span, VideoInfo
 from vidspan.video import SamplingConfig, open_video, probe
 
@@ -41,9 +43,12 @@ __all__ = [
     "VideoModel",
     "VidspanError",
     "caption",
+    "count",
     "find",
     "get_model",
     "list_models",
     "open_video",
+    "point",
     "probe",
+    "track",
 ]

@@ -44,6 +44,7 @@ def test_hub_ids_map_to_families_by_name():
         ({"model_type": "qwen3_vl"}, families.QWEN3_VL),
         ({"model_type": "qwen2_5_vl"}, families.QWEN2_5_VL),
         ({"model_type": "qwen3_5"}, families.QWEN3_5),
+        ({"model_type": "molmo2", "architectures": ["Molmo2ForConditionalGeneration"]}, families.MOLMO2),
         ({"model_type": "qwen3_5", "architectures": ["MarlinForConditionalGeneration"]}, families.MARLIN),
     ],
 )
@@ -59,7 +60,7 @@ def test_local_directory_errors(tmp_path):
         resolve(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
     with pytest.raises(
-        ModelError, match="model_type 'llava'. Supported model types: qwen2_5_vl, qwen3_5, qwen3_vl"
+        ModelError, match="model_type 'llava'. Supported model types: molmo2, qwen2_5_vl, qwen3_5, qwen3_vl"
     ):
         resolve(str(tmp_path))
 

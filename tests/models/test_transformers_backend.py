@@ -288,7 +288,7 @@ def test_unknown_model_type_is_a_model_error(tiny_model_dirs, tiny_spec, tmp_pat
     (d / "config.json").write_text(json.dumps(config | {"model_type": "qwen4_exp"}))
     expected = (
         f"Unsupported model_type 'qwen4_exp' in {d.resolve() / 'config.json'}; "
-        "the transformers backend supports: qwen2_5_vl, qwen3_vl, qwen3_5."
+        "the transformers backend supports: qwen2_5_vl, qwen3_vl, qwen3_5, molmo2."
     )
     with pytest.raises(ModelError) as info:
         TransformersModel(tiny_spec("qwen3_vl", d))

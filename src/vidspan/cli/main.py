@@ -78,14 +78,30 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from vidspan.cli import ask, clip, eval, eval_captions, library, models, serve, train, video
+    from vidspan.cli import (
+        ask,
+        clip,
+        eval,
+        eval_captions,
+        eval_points,
+        library,
+        models,
+        points,
+        serve,
+        train,
+        video,
+    )
 
     cli.add_command(ask.caption_command)
     cli.add_command(ask.find_command)
+    cli.add_command(points.point_command)
+    cli.add_command(points.count_command)
+    cli.add_command(points.track_command)
     cli.add_command(models.models_command)
     cli.add_command(video.probe_command)
     cli.add_command(clip.clip_command)
     eval_captions.register(eval.eval_group)
+    eval_points.register(eval.eval_group)
     cli.add_command(eval.eval_group)
     cli.add_command(serve.serve_command)
     cli.add_command(train.train_group)

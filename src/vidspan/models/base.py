@@ -12,7 +12,7 @@ from vidspan.types import Clip
 
 logger = logging.getLogger(__name__)
 
-TimeEncoding = Literal["text-markers", "mrope", "frame-prefix"]
+TimeEncoding = Literal["text-markers", "mrope", "frame-prefix", "frame-timestamps"]
 OutputFormat = Literal["marlin", "timelens"]
 
 
@@ -25,7 +25,8 @@ class Family:
         patch_factor: Pixels per merged vision token side (28 for Qwen2.5-VL, 32 for Qwen3.x).
         time_encoding: How the model is told the time of each frame: ``"text-markers"`` (Qwen3-VL /
             Qwen3.5 ``<t seconds>`` before each 2-frame patch), ``"mrope"`` (Qwen2.5-VL absolute-time
-            rotary positions), ``"frame-prefix"`` (TimeLens-7B text timestamps before every frame).
+            rotary positions), ``"frame-prefix"`` (TimeLens-7B text timestamps before every frame),
+            ``"frame-timestamps"`` (Molmo2: ``f"{t:.1f} "`` written by its processor before every frame).
         caption_prompt: The prompt for :func:`vidspan.caption`.
         find_prompt: The prompt for :func:`vidspan.find`; ``{event}`` is replaced by the query.
         output_format: ``"marlin"`` (``Scene:``/``Events:``/``<a - b>``, ``From a to b.``) or

@@ -58,10 +58,20 @@ class BuiltinPlugin:
                 description="TimeLens-8B: Qwen3-VL-8B trained for temporal grounding",
             )
         )
+        for name, hub, aliases, about in (
+            ("molmo2-8b", "allenai/Molmo2-8B", ("molmo2",), "Molmo2 8B (Qwen3): points, counts and tracks"),
+            ("molmo2-4b", "allenai/Molmo2-4B", (), "Molmo2 4B (Qwen3): points, counts and tracks"),
+            ("molmo2-o-7b", "allenai/Molmo2-O-7B", (), "Molmo2-O 7B (OLMo): points, counts and tracks"),
+        ):
+            register(ModelSpec(name, f.MOLMO2, hub, aliases=aliases, description=about))
 
     @hookimpl
     def register_backends(self, register: Callable[[str, BackendFactory], None]) -> None:
         def transformers_backend(spec: ModelSpec, **options: Any) -> VideoModel:
+            if spec.family.time_encoding == "frame-timestamps":
+                from vidspan.models.molmo2 import Molmo2Model
+
+                return Molmo2Model(spec, **options)
             from vidspan.models.transformers_backend import TransformersModel
 
             return TransformersModel(spec, **options)

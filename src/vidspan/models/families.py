@@ -75,10 +75,24 @@ QWEN2_5_VL = replace(QWEN3_VL, name="qwen2.5-vl", patch_factor=28, time_encoding
 # TimeLens-8B: Qwen3-VL-8B weights trained for grounding with the TimeLens prompt.
 TIMELENS = replace(QWEN3_VL, name="timelens")
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (MARLIN, QWEN3_5, QWEN3_VL, QWEN2_5_VL, TIMELENS)}
+# Molmo2: points, counts and tracks (vidspan.points); captions and spans through the generic prompts.
+MOLMO2 = Family(
+    name="molmo2",
+    patch_factor=28,  # any frame size works: its processor resizes frames to its crop size
+    time_encoding="frame-timestamps",
+    caption_prompt=GENERIC_CAPTION_PROMPT,
+    find_prompt=TIMELENS_FIND_PROMPT,
+    output_format="timelens",
+    caption_max_new_tokens=2048,
+    find_max_new_tokens=128,
+)
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (MARLIN, QWEN3_5, QWEN3_VL, QWEN2_5_VL, TIMELENS, MOLMO2)}
 
 # transformers ``model_type`` → family, for local checkpoint directories.
-MODEL_TYPE_FAMILIES: dict[str, Family] = {"qwen2_5_vl": QWEN2_5_VL, "qwen3_vl": QWEN3_VL, "qwen3_5": QWEN3_5}
+MODEL_TYPE_FAMILIES: dict[str, Family] = {
+    "qwen2_5_vl": QWEN2_5_VL, "qwen3_vl": QWEN3_VL, "qwen3_5": QWEN3_5, "molmo2": MOLMO2,
+}  # fmt: skip
 
 
 def family_for_name(name: str) -> Family | None:
@@ -88,6 +102,7 @@ def family_for_name(name: str) -> Family | None:
         return None
     for needle, family in (
         ("marlin", MARLIN),
+        ("molmo2", MOLMO2),
         ("timelens", TIMELENS),
         ("qwen3.5", QWEN3_5),
         ("qwen3-5", QWEN3_5),

@@ -1,4 +1,5 @@
-"""Local inference with Hugging Face transformers: Qwen2.5-VL, Qwen3-VL, Qwen3.5 and Marlin-2B checkpoints.
+"""Local inference with Hugging Face transformers: Qwen2.5-VL, Qwen3-VL, Qwen3.5, Marlin-2B (and Molmo2, in
+``vidspan.models.molmo2``).
 
 Frames arrive already sampled and sized (a :class:`~vidspan.types.Clip`), so the processor neither samples
 nor resizes. Each frame's true presentation time reaches the processor through millisecond metadata
@@ -46,6 +47,7 @@ MODEL_CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen3_5": "Qwen3_5ForConditionalGeneration",
+    "molmo2": "Molmo2ForConditionalGeneration",
 }
 REMOTE_ARCHITECTURES = {"MarlinForConditionalGeneration": "qwen3_5"}
 KEPT_SPECIAL_TOKENS = ("<think>", "</think>")
@@ -99,11 +101,11 @@ def import_backend() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def clip_to_video_inputs(clip: Clip) -> tuple[Any, Any]:
+def clip_to_video_inputs(clip: Clip, *, pad_to_pairs: bool = True) -> tuple[Any, Any]:
     """``(frames, VideoMetadata)`` for the processor, timed in milliseconds since the clip's window start.
 
-    An odd number of frames is made even by repeating the last frame and its time, since the Qwen vision
-    towers merge frames in pairs.
+    With ``pad_to_pairs`` an odd number of frames is made even by repeating the last frame and its time,
+    since the Qwen vision towers merge frames in pairs (Molmo2 takes any count: it passes False).
     """
     import numpy as np
     from transformers.video_utils import VideoMetadata
@@ -115,7 +117,7 @@ def clip_to_video_inputs(clip: Clip) -> tuple[Any, Any]:
             "They must be uint8 (T, H, W, 3) with T >= 1."
         )
     times = list(clip.timestamps)
-    if len(frames) % 2:
+    if pad_to_pairs and len(frames) % 2:
         frames = np.concatenate([frames, frames[-1:]])
         times.append(times[-1])
     start = clip.window.start

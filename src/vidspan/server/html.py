@@ -1,4 +1,4 @@
-"""One self-contained HTML file showing a caption's timeline beside its video (no server needed)."""
+"""One self-contained HTML file showing a caption's timeline (or an answer's points) beside its video."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import mimetypes
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from vidspan.types import Caption
+
+if TYPE_CHECKING:
+    from vidspan.points.results import Pointing, Tracking
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,45 @@ def caption_to_html(
         The HTML text.
     """
     path = Path(video_path)
+    ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
+    video = {"scene": caption.scene, "model": caption.model, "duration_seconds": max(ends, default=0.0)}
+    events = [{"id": i} | e.to_dict() for i, e in enumerate(caption.events)]
+    return _page(path, video, events, {}, embed_video=embed_video, relative_to=relative_to)
+
+
+def points_to_html(
+    answer: Pointing | Tracking,
+    video_path: str | os.PathLike[str],
+    *,
+    embed_video: bool = False,
+    relative_to: str | os.PathLike[str] | None = None,
+) -> str:
+    """The timeline page with an answer's points (or tracks) drawn over the player while it plays.
+
+    Points show for half a second around their time; a track's position is interpolated between its
+    reported times. The timeline lists each track's span (or each point's moment) as an event.
+    """
+    from vidspan.points.results import Counting, Tracking
+
+    path = Path(video_path)
+    if isinstance(answer, Tracking):
+        events = [{"id": i, "start": t.start, "end": t.end, "description": f"#{t.object_id} {t.label}"}
+                  for i, t in enumerate(answer.tracks)]  # fmt: skip
+        mode = "track"
+    else:
+        events = [{"id": i, "start": p.t, "end": p.t, "description": f"#{p.object_id} {p.label}"}
+                  for i, p in enumerate(answer.points)]  # fmt: skip
+        mode = "count" if isinstance(answer, Counting) else "point"
+    scene = f"{answer.query}: {answer.count}" if isinstance(answer, Counting) else answer.query
+    video = {"scene": scene, "model": answer.model, "duration_seconds": answer.duration,
+             "width": answer.width, "height": answer.height}  # fmt: skip
+    extra = {"points": [p.to_dict() for p in answer.points], "point_mode": mode}
+    return _page(path, video, events, extra, embed_video=embed_video, relative_to=relative_to)
+
+
+def _page(path: Path, video: dict[str, Any], events: list[dict[str, Any]], extra: dict[str, Any], *,
+          embed_video: bool, relative_to: str | os.PathLike[str] | None) -> str:  # fmt: skip
+    """The page's HTML with the data inlined (CSS and JS too)."""
     if embed_video:
         media_type = mimetypes.guess_type(path.name)[0] or "video/mp4"
         media_url = f"data:{media_type};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
@@ -48,19 +91,8 @@ def caption_to_html(
         media_url = quote(Path(os.path.relpath(path.resolve(), Path(relative_to).resolve())).as_posix())
     else:
         media_url = path.resolve().as_uri()
-    ends = [w.end for w in caption.windows] + [e.end for e in caption.events]
-    data = {
-        "video": {
-            "id": 0,
-            "path": str(path),
-            "name": path.name,
-            "scene": caption.scene,
-            "model": caption.model,
-            "duration_seconds": max(ends, default=0.0),
-            "media_url": media_url,
-        },
-        "events": [{"id": i} | e.to_dict() for i, e in enumerate(caption.events)],
-    }
+    data = {"video": {"id": 0, "path": str(path), "name": path.name, "media_url": media_url} | video,
+            "events": events} | extra  # fmt: skip
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
     page = (_STATIC / "timeline.html").read_text(encoding="utf-8")
     css = (_STATIC / "timeline.css").read_text(encoding="utf-8")

@@ -5,7 +5,10 @@
   const data = window.VIDSPAN_DATA || null;
   const $ = (id) => document.getElementById(id);
   const player = $("player");
-  const state = { video: null, events: [], duration: 0, pendingSeek: null, lanes: 1 };
+  const state = { video: null, events: [], duration: 0, pendingSeek: null, lanes: 1,
+    points: (data && data.points) || [], pointMode: (data && data.point_mode) || "point" };
+  const COLORS = ["#ff4040", "#40a0ff", "#ffc800", "#50dc78", "#dc5aff", "#ff8c28", "#00dcdc", "#ff69b4"];
+  const HOLD = 0.5;
   const LANE_PX = 30;
 
   let token = "";
@@ -158,8 +161,60 @@
     }
   }
 
+  // ---- points over the player (vidspan point | count | track --html) ----
+  function pointsAt(t) {
+    if (state.pointMode !== "track") return state.points.filter((p) => Math.abs(p.t - t) <= HOLD / 2);
+    const byObject = {};
+    for (const p of state.points) (byObject[p.object_id] = byObject[p.object_id] || []).push(p);
+    const out = [];
+    for (const ps of Object.values(byObject)) {
+      ps.sort((a, b) => a.t - b.t);
+      let hit = null;
+      for (let i = 0; i + 1 < ps.length && !hit; i++) {
+        const a = ps[i], b = ps[i + 1];
+        if (a.t <= t && t <= b.t && b.t - a.t <= 1.5) {  // between two reported times: interpolate
+          const w = (t - a.t) / (b.t - a.t || 1);
+          hit = { t: t, object_id: a.object_id, label: a.label,
+            x_norm: a.x_norm + w * (b.x_norm - a.x_norm), y_norm: a.y_norm + w * (b.y_norm - a.y_norm) };
+        }
+      }
+      if (!hit) hit = ps.find((p) => Math.abs(p.t - t) <= HOLD / 2) || null;
+      if (hit) out.push(hit);
+    }
+    return out;
+  }
+
+  function drawOverlay(t) {
+    const canvas = $("overlay");
+    if (!state.points.length) { canvas.dataset.drawn = "0"; return; }
+    const w = player.clientWidth, h = player.clientHeight;
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    // the picture inside the element (object-fit: contain)
+    const vw = player.videoWidth || (state.video && state.video.width) || w;
+    const vh = player.videoHeight || (state.video && state.video.height) || h;
+    const scale = Math.min(w / vw, h / vh), pw = vw * scale, ph = vh * scale;
+    const left = (w - pw) / 2, top = (h - ph) / 2, r = Math.max(4, Math.min(pw, ph) / 40);
+    const shown = pointsAt(t);
+    for (const p of shown) {
+      const x = left + p.x_norm * pw, y = top + p.y_norm * ph;
+      ctx.fillStyle = COLORS[(p.object_id - 1) % COLORS.length];
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(x, y, r, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.stroke();
+      ctx.font = "12px sans-serif";
+      ctx.fillText("#" + p.object_id + " " + (p.label || ""), x + r + 3, y - r);
+    }
+    canvas.dataset.drawn = String(shown.length);
+  }
+
   function update() {
     const t = player.currentTime || 0;
+    drawOverlay(t);
     $("playhead").style.left = (100 * Math.min(t, state.duration)) / (state.duration || 1) + "%";
     const active = [];
     state.events.forEach((e, i) => {
@@ -184,6 +239,7 @@
     }
   });
   player.addEventListener("timeupdate", update);
+  window.addEventListener("resize", update);
   player.addEventListener("seeked", update);
   player.addEventListener("play", function tick() {
     update();
