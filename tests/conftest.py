@@ -7,8 +7,11 @@ import torchvision themselves (the qwen-vl-utils baseline) use the ``qwen_vl_uti
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -122,3 +125,39 @@ def long_clip(tmp_path_factory) -> Path:
         str(out),
     )
     return out
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 16 + pgvector 0.6 server on a Unix socket (pgserver wheel).
+
+    Run as root, pgserver creates a system user ``pgserver`` and runs postgres as that user, chowning the data
+    folder to it: the folder lives under a fresh /tmp directory opened to that user (0755) rather than
+    pytest's private tmp tree (0700), and the socket path stays short.
+    """
+    pgserver = pytest.importorskip("pgserver")
+    root = Path(tempfile.mkdtemp(prefix="vidspan-pg-"))
+    root.chmod(0o755)
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def new_database(pg_server):
+    """``new_database()`` -> the URL of a new, empty database on the test server."""
+    import psycopg
+
+    def make() -> str:
+        name = f"vidspan_{next(_counter)}"
+        with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return pg_server.get_uri(database=name)
+
+    return make

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
+from vidspan.models.base import VideoModel
 from vidspan.parse import parse_caption
 from vidspan.timeline import WindowEvents, merge_windows, text_similarity
 from vidspan.types import Caption, Event
 from vidspan.video import SamplingConfig
-from vidspan.windows import ModelLike, Progress, VideoLike, iter_window_clips, opened
+from vidspan.windows import (
+    ModelLike,
+    Progress,
+    RunSettings,
+    VideoLike,
+    WindowClip,
+    iter_window_clips,
+    opened,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,37 +60,54 @@ def caption(
     """
     started = time.perf_counter()
     with opened(video, model, sampling, options) as (reader, vm, settings):
-        text = prompt if prompt is not None else vm.family.caption_prompt
-        budget = max_new_tokens or vm.family.caption_max_new_tokens
-        timings: dict[str, float] = {"load": time.perf_counter() - started - settings.timings["probe"]}
+        load_seconds = time.perf_counter() - started - settings.timings["probe"]
+        windows = iter_window_clips(reader, settings, progress=progress)
+        result = caption_windows(vm, windows, settings, prompt=prompt, max_new_tokens=max_new_tokens,
+                                 strict=strict, timings={"load": load_seconds})  # fmt: skip
+    result.timings["total"] = time.perf_counter() - started
+    return result
 
-        per_window: list[WindowEvents] = []
-        scenes: list[str] = []
-        raws: list[str] = []
-        violations: list[str] = []
-        windows = []
-        for item in iter_window_clips(reader, settings, progress=progress):
-            clip = item.clip
-            generation = vm.generate(clip, text, max_new_tokens=budget)
-            for stage, seconds in generation.timings.items():
-                timings[stage] = timings.get(stage, 0.0) + seconds
-            t0 = time.perf_counter()
-            parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
-            timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
-            offset = clip.window.start
-            events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
-            per_window.append(WindowEvents(clip.window, events))
-            windows.append(clip.window)
-            if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
-                scenes.append(parsed.scene)
-            prefix = (
-                f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
-            )
-            violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
-            raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
 
-        timings.update({k: v for k, v in settings.timings.items()})
-        timings["total"] = time.perf_counter() - started
+def caption_windows(
+    vm: VideoModel,
+    windows: Iterable[WindowClip],
+    settings: RunSettings,
+    *,
+    prompt: str | None = None,
+    max_new_tokens: int | None = None,
+    strict: bool = False,
+    timings: dict[str, float] | None = None,
+) -> Caption:
+    """:func:`caption` over windows already decoded (:func:`vidspan.windows.decode_windows`) by a loaded
+    model: what a Ray model actor runs on the clips a decode task sent it."""
+    started = time.perf_counter()
+    text = prompt if prompt is not None else vm.family.caption_prompt
+    budget = max_new_tokens or vm.family.caption_max_new_tokens
+    timings = dict(timings or {})
+    per_window: list[WindowEvents] = []
+    scenes: list[str] = []
+    raws: list[str] = []
+    violations: list[str] = []
+    spans = []
+    for item in windows:
+        clip = item.clip
+        generation = vm.generate(clip, text, max_new_tokens=budget)
+        for stage, seconds in generation.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        t0 = time.perf_counter()
+        parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
+        timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
+        offset = clip.window.start
+        events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
+        per_window.append(WindowEvents(clip.window, events))
+        spans.append(clip.window)
+        if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
+            scenes.append(parsed.scene)
+        prefix = f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
+        violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
+        raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
+    timings.update(settings.timings)
+    timings["total"] = time.perf_counter() - started
     record = settings.to_dict() | vm.settings() | {"prompt": text, "max_new_tokens": budget}
     return Caption(
         scene="\n\n".join(scenes),
@@ -88,7 +115,7 @@ def caption(
         raw="\n\n".join(raws),
         model=vm.name,
         violations=tuple(violations),
-        windows=tuple(windows),
+        windows=tuple(spans),
         settings=record,
         timings=timings,
     )

@@ -123,17 +123,23 @@ SAMPLING_KEYS = frozenset(SamplingOptions.__annotations__)
 
 
 def prepare(
-    model: ModelLike | None, sampling: SamplingConfig | None, options: dict[str, Any]
+    model: ModelLike | None, sampling: SamplingConfig | None, options: dict[str, Any], *, remote: bool = False
 ) -> tuple[VideoModel, RunSettings]:
     """Split ``options`` into sampling overrides and model options; load the model; resolve the settings.
 
-    ``None`` values are treated as not given.
+    ``None`` values are treated as not given. With ``remote`` the model is only described
+    (:class:`vidspan.scale.RemoteModel`: a Ray job loads it in its workers).
     """
     given = {k: v for k, v in options.items() if v is not None}
     overrides = {k: given.pop(k) for k in list(given) if k in SAMPLING_KEYS}
     # check the values before the slow model load; no check depends on the patch factor
     sampling_for((sampling or SamplingConfig()).patch_factor, sampling, **overrides)
-    vm = load_model(model, **given)
+    if remote:
+        from vidspan.scale.remote import remote_model
+
+        vm: VideoModel = remote_model(model, **given)
+    else:
+        vm = load_model(model, **given)
     return vm, sampling_for(vm.family.patch_factor, sampling, **overrides)
 
 
@@ -214,6 +220,15 @@ def iter_window_clips(
             yield WindowClip(i, len(windows), clip)
             if progress:
                 progress(i + 1, len(windows), f"window {i + 1}/{len(windows)} done")
+
+
+def decode_windows(video: VideoLike, settings: RunSettings) -> list[WindowClip]:
+    """Open ``video`` and decode all of its windows at once (a Ray decode task hands them to a model actor);
+    the frames are the ones :func:`iter_window_clips` yields for the same settings."""
+    with open_video(Path(video)) as reader:
+        windows = settings.windows_for(reader.info)
+        return [WindowClip(i, len(windows), reader.sample(settings.sampling, window=w))
+                for i, w in enumerate(windows)]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def _bench_options(f: Any) -> Any:
     help="Round predictions to whole seconds before scoring (TimeLens' inference script does).",
 )
 @click.option("--limit", type=int, default=None, help="Only the first N samples (smoke runs).")
-@options.apply(options.NO_PROGRESS, options.JSON)
+@options.apply(options.RAY, options.NO_PROGRESS, options.JSON)
 def grounding_command(bench: str, annotations: str, videos: str | None, subset: str | None,
                       durations: str | None, model: str, out_dir: str, as_json: bool, no_progress: bool,
                       **params: Any) -> None:  # fmt: skip
@@ -68,6 +68,7 @@ def grounding_command(bench: str, annotations: str, videos: str | None, subset: 
     from vidspan.eval.grounding.report import write_reports
     from vidspan.eval.grounding.run import run_grounding
 
+    ray = options.ray_options(params)
     benchmark = _load(bench, annotations, videos, subset, durations)
     if benchmark.missing_videos:
         click.echo(
@@ -75,9 +76,9 @@ def grounding_command(bench: str, annotations: str, videos: str | None, subset: 
             f"{', '.join(benchmark.missing_videos[:3])}; their samples are listed as failed",
             err=True,
         )
-    options = {k: v for k, v in params.items() if v is not None and k != "round_to_seconds"}
+    given = {k: v for k, v in params.items() if v is not None and k != "round_to_seconds"}
     run = run_grounding(benchmark, model, out_dir, round_to_seconds=params["round_to_seconds"],
-                        progress=ProgressPrinter(not no_progress), **options)  # fmt: skip
+                        progress=ProgressPrinter(not no_progress), ray=ray, **given)  # fmt: skip
     md: Path | None
     try:
         md, _png = write_reports(run.directory)

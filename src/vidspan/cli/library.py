@@ -53,8 +53,8 @@ class IndexProgressPrinter:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @DB
 @click.option("--no-recursive", is_flag=True, help="Do not look inside sub-folders.")
-@options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS, options.JSON,
-               options.NO_PROGRESS)  # fmt: skip
+@options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS, options.RAY,
+               options.JSON, options.NO_PROGRESS)  # fmt: skip
 def index_command(
     paths: tuple[str, ...], db: str | None, no_recursive: bool, model: str, as_json: bool, **params: Any
 ) -> None:
@@ -70,18 +70,17 @@ def index_command(
         vidspan search "someone opens the door"
     """
     from vidspan.library.indexer import index_paths
-    from vidspan.library.open import open_index
 
     show_progress = not params.pop("no_progress")
+    ray = options.ray_options(params)
     caption_options = {k: v for k, v in params.items() if v is not None}
     path = _db_path(db)
     if show_progress:
         click.echo(f"Indexing into {path} with {model}...", err=True)
-    with open_index(path) as index:
-        report = index_paths(
-            list(paths), model, index, recursive=not no_recursive,
-            progress=IndexProgressPrinter(show_progress), **caption_options,
-        )  # fmt: skip
+    report = index_paths(
+        list(paths), model, path, recursive=not no_recursive,
+        progress=IndexProgressPrinter(show_progress), ray=ray, **caption_options,
+    )  # fmt: skip
     for failure in report.failed:
         click.echo(f"warning: skipped {failure.path}: {failure.error}", err=True)
     if as_json:
@@ -108,12 +107,25 @@ def index_command(
 @click.option(
     "--end", type=click.FloatRange(min=0), default=None, help="Only events starting before E seconds."
 )
-@click.option("--ground", is_flag=True,
-              help="Second stage: ask the model (-m) where QUERY happens around each of the best hits.")
-@click.option("--ground-top", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many of the best hits --ground refines.")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
-              help="Cut every hit into this folder with FFmpeg.")
+@click.option(
+    "--ground",
+    is_flag=True,
+    help="Second stage: ask the model (-m) where QUERY happens around each of the best hits.",
+)
+@click.option(
+    "--ground-top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many of the best hits --ground refines.",
+)
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Cut every hit into this folder with FFmpeg.",
+)
 @click.option("--precise", is_flag=True, help="With --export: frame-exact re-encode instead of stream copy.")
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING)
 @options.JSON

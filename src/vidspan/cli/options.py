@@ -60,3 +60,37 @@ def apply(*groups: click.Option | Sequence[Any]) -> Callable[[F], F]:
         return f
 
     return decorate
+
+
+RAY = (
+    click.option("--ray", "ray_local", is_flag=True,
+                 help="Run on Ray: start a cluster on this machine (pip install 'vidspan[ray]')."),
+    click.option("--ray-address", default=None, envvar="VIDSPAN_RAY_ADDRESS",
+                 help="Run on the Ray cluster at this address: auto, ray://head:10001 or head:6379."),
+    click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+                 help="Model replicas on Ray, one actor each [default: 1]."),
+    click.option("--ray-gpus", type=click.FloatRange(min=0), default=None,
+                 help="GPUs per model replica on Ray [default: 0]."),
+)  # fmt: skip
+
+
+def ray_options(params: dict[str, Any]) -> Any:
+    """Pop the ``RAY`` options from ``params``: a :class:`vidspan.scale.RayOptions`, or ``None`` without
+    ``--ray`` / ``--ray-address``. Ray's own progress bars and INFO logs stay off stderr unless ``-v``."""
+    import logging
+    import os
+
+    local, address = params.pop("ray_local", False), params.pop("ray_address", None)
+    workers, gpus = params.pop("ray_workers", None), params.pop("ray_gpus", None)
+    if not local and address is None:
+        if workers is not None or gpus is not None:
+            raise click.UsageError("--ray-workers and --ray-gpus need --ray or --ray-address.")
+        return None
+    from vidspan.scale.ray import LOCAL, RayOptions, import_ray
+
+    if not logging.getLogger("vidspan").isEnabledFor(logging.INFO):
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+        import_ray()  # Ray sets its loggers' levels when imported: quiet them after that
+        for name in ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return RayOptions(address=address or LOCAL, workers=workers or 1, num_gpus=gpus or 0.0)

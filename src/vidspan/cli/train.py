@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from vidspan.cli import options
 from vidspan.cli.main import CONTEXT_SETTINGS
 
 
@@ -341,16 +343,30 @@ def simpo_command(pairs: str, model: str, out_dir: str, fps: float | None, max_f
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--attempts", type=int, default=3, show_default=True, help="Asks per video before it fails.")
 @click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
-@click.option("--judge", default=None,
-              help="Check every caption's events against the video with this judge (BACKEND:MODEL).")
+@click.option(
+    "--judge",
+    default=None,
+    help="Check every caption's events against the video with this judge (BACKEND:MODEL).",
+)
 @click.option("--judge-base-url", default=None, help="OpenAI-compatible server of the judge.")
-@click.option("--judge-runs", type=int, default=1, show_default=True,
-              help="Judge runs per caption; an event is contradicted when all agree.")
-@click.option("--on-contradicted", type=click.Choice(["drop", "flag"]), default="drop", show_default=True,
-              help="Drop contradicted events, or keep them flagged (left out of find examples).")
+@click.option(
+    "--judge-runs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Judge runs per caption; an event is contradicted when all agree.",
+)
+@click.option(
+    "--on-contradicted",
+    type=click.Choice(["drop", "flag"]),
+    default="drop",
+    show_default=True,
+    help="Drop contradicted events, or keep them flagged (left out of find examples).",
+)
+@options.apply(options.RAY)
 def annotate_command(videos: str, model: str, base_url: str | None, family: str | None, out_dir: str,
                      attempts: int, max_frames: int | None, judge: str | None, judge_base_url: str | None,
-                     judge_runs: int, on_contradicted: str) -> None:  # fmt: skip
+                     judge_runs: int, on_contradicted: str, **params: Any) -> None:  # fmt: skip
     """Caption every video in VIDEOS (a folder or a file) with a teacher model, checked by the strict parser.
 
     Resumable: running again retries only the videos that failed. Example:
@@ -359,6 +375,7 @@ def annotate_command(videos: str, model: str, base_url: str | None, family: str 
     """
     from vidspan.train.annotate import annotate_videos
 
+    ray = options.ray_options(params)
     checker = None
     if judge is not None:
         from vidspan.judge import get_judge
@@ -366,7 +383,7 @@ def annotate_command(videos: str, model: str, base_url: str | None, family: str 
         checker = get_judge(judge, **({"base_url": judge_base_url} if judge_base_url else {}))
     summary = annotate_videos(videos, model, out_dir, attempts=attempts, base_url=base_url, family=family,
                               max_frames=max_frames, judge=checker, judge_runs=judge_runs,
-                              on_contradicted=on_contradicted)  # fmt: skip
+                              on_contradicted=on_contradicted, ray=ray)  # fmt: skip
     click.echo(json.dumps({"directory": str(summary.directory), "annotated": summary.annotated,
                            "already_done": summary.already_done, "failed": summary.failed}))  # fmt: skip
     if summary.failed:

@@ -7,6 +7,7 @@ run loses at most the video in progress and the next run picks up the rest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -21,6 +22,7 @@ from vidspan.library.embed import TextEmbedder, default_embedder
 from vidspan.library.open import open_index
 from vidspan.library.sqlite import VideoIndex
 from vidspan.models.base import VideoModel
+from vidspan.scale.ray import RayOptions
 from vidspan.windows import SAMPLING_KEYS, ModelLike, load_model
 
 logger = logging.getLogger(__name__)
@@ -117,6 +119,7 @@ def index_paths(
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
     progress: IndexProgress | None = None,
     embedder: TextEmbedder | None = None,
+    ray: RayOptions | None = None,
     **caption_options: Any,
 ) -> IndexReport:
     """Caption and embed every new or changed video under ``paths`` into the index ``db``.
@@ -129,6 +132,8 @@ def index_paths(
         extensions: File suffixes that count as videos inside folders.
         progress: ``progress(report, message)`` before each file and once at the end.
         embedder: Embeds event descriptions (default: the shared all-MiniLM-L6-v2 embedder).
+        ray: Caption on a Ray cluster: decode tasks, model actors that embed and write their videos' rows
+            themselves, so ``db`` must be a PostgreSQL library (SQLite has one writer).
         **caption_options: Passed to :func:`vidspan.caption` (sampling options, ``strict``, backend options).
 
     Returns:
@@ -137,9 +142,15 @@ def index_paths(
 
     Raises:
         FileNotFoundError: a path does not exist.
+        ValueError: ``ray`` with a SQLite library.
     """
     from vidspan.caption import caption
 
+    if ray is not None and not _is_postgres(db):
+        raise ValueError(
+            "Indexing on Ray needs a PostgreSQL library (--db postgresql://...): a SQLite file has one "
+            "writer, and every Ray worker writes its own videos."
+        )
     started = time.monotonic()
     files = find_videos(paths, recursive=recursive, extensions=extensions)
     report = IndexReport(total=len(files))
@@ -154,6 +165,10 @@ def index_paths(
     }
     loaded: VideoModel | None = None
     try:
+        if ray is not None:
+            options = caption_options | model_options
+            _index_on_ray(files, model, index, report, progress, embedder, ray, options)
+            files = []
         for path in files:
             name = str(path)
             try:
@@ -184,6 +199,69 @@ def index_paths(
             index.close()
     _notify(progress, report, "done")
     return report
+
+
+def _index_on_ray(
+    files: list[Path],
+    model: ModelLike | None,
+    index: Any,
+    report: IndexReport,
+    progress: IndexProgress | None,
+    embedder: TextEmbedder | None,
+    ray: RayOptions,
+    options: dict[str, Any],
+) -> None:
+    """The new or changed files captioned by Ray's model actors, which embed them and write their rows."""
+    from vidspan.scale.captions import caption_videos
+    from vidspan.scale.ray import ItemFailed
+    from vidspan.windows import prepare
+
+    hashes: dict[str, str] = {}
+    for path in files:
+        try:
+            sha256 = file_sha256(path)
+        except OSError as exc:
+            _fail(report, str(path), exc)
+            continue
+        if index.has_current(path, sha256):
+            report.skipped.append(str(path))
+        else:
+            hashes[str(path)] = sha256
+    todo = [Path(p) for p in hashes]
+    caption_options = {k: options.pop(k) for k in list(options) if k in _CAPTION_KEYS - {"progress"}}
+    vm, settings = prepare(model, caption_options.pop("sampling", None), options, remote=True)
+    _notify(progress, report, f"captioning {len(todo)} video(s) on Ray")
+    write = functools.partial(_WriteToLibrary, index.url, hashes, embedder)
+    for key, result in caption_videos(vm, settings, todo, ray, job=write, **caption_options):
+        name = str(todo[key])
+        if isinstance(result, ItemFailed):
+            logger.warning("Cannot index %s: %s", name, result.reason)
+            report.failed.append(IndexFailure(name, " ".join(result.reason.split())))
+        else:
+            report.indexed.append(name)
+            report.num_events += result
+        _notify(progress, report, f"indexed {todo[key].name}")
+
+
+class _WriteToLibrary:
+    """In a model actor: its own connection and embedder; embeds each caption and writes its rows."""
+
+    def __init__(self, url: str, hashes: dict[str, str], embedder: TextEmbedder | None):
+        self.index = open_index(url)
+        self.hashes = hashes
+        self.embed = embedder or default_embedder()
+
+    def __call__(self, path: Path, run: Callable[..., Any]) -> int:
+        result = run()
+        vectors = self.embed.embed([e.description for e in result.events])
+        self.index.add_video(path, self.hashes[str(path)], result, vectors, embedding_model=self.embed.name)
+        return len(result.events)
+
+
+def _is_postgres(db: Any) -> bool:
+    from vidspan.library.open import is_postgres_url
+
+    return is_postgres_url(db) or is_postgres_url(getattr(db, "url", None))
 
 
 def _fail(report: IndexReport, name: str, exc: BaseException) -> None:

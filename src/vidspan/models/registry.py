@@ -229,6 +229,25 @@ def get_model(
         MissingDependencyError: the backend's optional dependencies are not installed.
         ModelUnavailableError: the weights cannot be found or downloaded.
     """
+    spec, options = model_spec(name, backend=backend, base_url=base_url, family=family, **options)
+    logger.info("loading %s (%s backend, %s family)", spec.name, spec.backend, spec.family.name)
+    return list_backends()[spec.backend](spec, **options)
+
+
+def model_spec(
+    name: str = DEFAULT_MODEL,
+    *,
+    backend: str | None = None,
+    base_url: str | None = None,
+    family: str | None = None,
+    **options: Any,
+) -> tuple[ModelSpec, dict[str, Any]]:
+    """What :func:`get_model` would load, without loading it: the spec (with its backend) and the
+    backend's options. Ray jobs describe the model on the driver this way and load it in each worker.
+
+    Raises:
+        UnknownModelError: unknown name or backend (with suggestions).
+    """
     spec: ModelSpec | None = None
     if base_url is None and backend in (None, "transformers"):
         spec = resolve(name, family=family)
@@ -246,9 +265,7 @@ def get_model(
         if base_url:
             raise ValueError(f"Invalid base_url: {base_url!r}. It is only used with the openai backend.")
         spec = spec or resolve(name, family=family)
-    spec = replace(spec, backend=backend_name)
-    logger.info("loading %s (%s backend, %s family)", spec.name, backend_name, spec.family.name)
-    return backends[backend_name](spec, **options)
+    return replace(spec, backend=backend_name), options
 
 
 def _served_spec(name: str, family: str | None) -> ModelSpec:

@@ -18,8 +18,9 @@ unfinished (retried on resume); an unusable judge reply keeps the events and rec
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def annotate_videos(
     judge_runs: int = 1,
     judge_frames: int = 16,
     on_contradicted: str = "drop",
+    ray: Any = None,
     **options: Any,
 ) -> AnnotateSummary:
     """Caption every video (a folder, or a list of files) with the teacher ``model`` into ``out_dir``.
@@ -67,6 +69,7 @@ def annotate_videos(
         judge_runs: Independent judge runs per caption; an event counts as contradicted when all agree.
         judge_frames: Frames the judge sees (evenly spaced).
         on_contradicted: ``"drop"`` the contradicted events, or ``"flag"`` them.
+        ray: A :class:`~vidspan.scale.RayOptions`: caption on a Ray cluster (the judge checks on the driver).
         **options: Sampling overrides and model options, as for :func:`vidspan.caption`.
 
     Raises:
@@ -74,7 +77,7 @@ def annotate_videos(
     """
     from vidspan.caption import caption
     from vidspan.eval.rundir import RunDir
-    from vidspan.windows import SAMPLING_KEYS, load_model
+    from vidspan.windows import SAMPLING_KEYS, load_model, prepare
 
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"Invalid attempts: {attempts!r}. It must be an integer >= 1.")
@@ -85,7 +88,10 @@ def annotate_videos(
         raise ValueError(f"Invalid on_contradicted: {on_contradicted!r}. It must be 'drop' or 'flag'.")
     if isinstance(judge_runs, bool) or not isinstance(judge_runs, int) or judge_runs < 1:
         raise ValueError(f"Invalid judge_runs: {judge_runs!r}. It must be an integer >= 1.")
-    vm = load_model(model, **model_options)
+    if ray is None:
+        vm = load_model(model, **model_options)
+    else:
+        vm, settings = prepare(model, None, options, remote=True)
     identity = {"teacher": vm.name, "family": vm.family.name, "sampling": sampling, "attempts": attempts}
     if judge is not None:
         identity["judge"] = {"judge": judge.settings.identity(), "runs": judge_runs, "frames": judge_frames,
@@ -96,8 +102,11 @@ def annotate_videos(
         done = run.finished_ids(ANNOTATIONS)
         todo = [p for p in paths if str(p) not in done]
         with run.appending(ANNOTATIONS) as append:
-            for path in todo:
-                record = _annotate_one(caption, path, vm, attempts, sampling)
+            if ray is None:
+                records = (_annotate_one(caption, path, vm, attempts, sampling) for path in todo)
+            else:
+                records = _annotate_on_ray(vm, settings, todo, attempts, ray)
+            for record in records:
                 if check is not None and record["error"] is None:
                     record = check(record)
                 append(record)
@@ -129,6 +138,30 @@ def _annotate_one(
             "rejected": answers, "duration": probe(path).duration_seconds,
         }  # fmt: skip
     return {"id": str(path), "video": str(path), "error": error, "attempts": attempts, "rejected": answers}
+
+
+def _annotate_on_ray(
+    vm: Any, settings: Any, todo: list[Path], attempts: int, ray: Any
+) -> Iterator[dict[str, Any]]:
+    """Each video's record from a Ray cluster, as videos finish (asked again in the actor on a bad answer)."""
+    from vidspan.scale.captions import caption_videos
+    from vidspan.scale.ray import ItemFailed
+
+    job = functools.partial(_annotate_job, attempts)
+    for key, record in caption_videos(vm, settings, todo, ray, job=job, strict=True):
+        path = todo[key]
+        if isinstance(record, ItemFailed):
+            record = {"id": str(path), "video": str(path), "error": record.reason, "attempts": 1}
+        yield record
+
+
+def _annotate_job(attempts: int) -> Any:
+    """In a model actor: :func:`_annotate_one` over the decoded video's caption."""
+
+    def job(path: Path, run: Any) -> dict[str, Any]:
+        return _annotate_one(lambda _path, _vm, strict, **_: run(strict=strict), path, None, attempts, {})
+
+    return job
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from vidspan.eval.captions.candidates import CANDIDATES_FILE, CandidateRecord, w
 from vidspan.eval.captions.samples import CaptionBenchmark, CaptionSample
 from vidspan.eval.rundir import RunDir
 from vidspan.models.base import VideoModel
-from vidspan.windows import SAMPLING_KEYS, ModelLike, Progress, load_model
+from vidspan.scale.ray import ItemFailed, RayOptions
+from vidspan.types import Caption
+from vidspan.windows import SAMPLING_KEYS, ModelLike, Progress, RunSettings, load_model, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ def generate_captions(
     *,
     limit: int | None = None,
     progress: Progress | None = None,
+    ray: RayOptions | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Caption every sample's video into ``out_dir/captions.jsonl``; samples already there are skipped.
@@ -35,6 +38,7 @@ def generate_captions(
         out_dir: The run directory (``captions.jsonl`` plus ``header.json`` with the model settings).
         limit: Only the first ``limit`` samples.
         progress: ``progress(done, total, message)`` callback.
+        ray: Caption on a Ray cluster (decode tasks, model actors); the same file as a run in one process.
         **options: Sampling overrides and model options, as for :func:`vidspan.caption`.
 
     Returns:
@@ -47,7 +51,10 @@ def generate_captions(
     samples = benchmark.samples[:limit] if limit else benchmark.samples
     model_options = {k: v for k, v in options.items() if v is not None}
     sampling = {k: model_options.pop(k) for k in list(model_options) if k in SAMPLING_KEYS}
-    vm = load_model(model, **model_options)
+    if ray is None:
+        vm = load_model(model, **model_options)
+    else:
+        vm, settings = prepare(model, None, options, remote=True)
     model_settings = {k: v for k, v in vm.settings().items() if "key" not in k.lower()}
     identity = {  # the model by name, checkpoint, backend and family; its runtime facts are only recorded
         "benchmark": benchmark.name,
@@ -64,7 +71,10 @@ def generate_captions(
         done = run.finished_ids(CANDIDATES_FILE)  # also cuts a torn last line before appending
         todo = [s for s in samples if s.id not in done]
         missing = [s.id for s in todo if s.video not in benchmark.video_paths]
-        generated, failed = _caption_each(vm, benchmark, todo, sampling, directory, progress)
+        if ray is None:
+            generated, failed = _caption_each(vm, benchmark, todo, sampling, directory, progress)
+        else:
+            generated, failed = _caption_on_ray(vm, settings, benchmark, todo, directory, progress, ray)
         run.finish()
     return {
         "directory": str(directory),
@@ -96,11 +106,44 @@ def _caption_each(
             logger.warning("cannot caption %s: %s", path, exc)
             failed.append({"id": sample.id, "error": str(exc)})
             continue
-        write_candidates(directory, [CandidateRecord(
-            id=sample.id, video=sample.video, caption=result.raw, scene=result.scene or None,
-            events=tuple(e.to_dict() for e in result.events),
-        )])  # fmt: skip
+        write_candidates(directory, [_candidate(sample, result)])
         generated += 1
         if progress:
             progress(i, len(todo), sample.id)
     return generated, failed
+
+
+def _caption_on_ray(
+    vm: VideoModel,
+    settings: RunSettings,
+    benchmark: CaptionBenchmark,
+    todo: list[CaptionSample],
+    directory: Path,
+    progress: Progress | None,
+    ray: RayOptions,
+) -> tuple[int, list[dict[str, str]]]:
+    """:func:`_caption_each` on a Ray cluster: each video once, appended as it finishes."""
+    from vidspan.scale.captions import caption_videos
+
+    runnable = [s for s in todo if s.video in benchmark.video_paths]
+    paths = [benchmark.video_paths[s.video] for s in runnable]
+    failed: list[dict[str, str]] = []
+    generated = 0
+    for done, (key, result) in enumerate(caption_videos(vm, settings, paths, ray), 1):
+        sample = runnable[key]
+        if isinstance(result, ItemFailed):
+            logger.warning("cannot caption %s: %s", paths[key], result.reason)
+            failed.append({"id": sample.id, "error": result.reason})
+        else:
+            write_candidates(directory, [_candidate(sample, result)])
+            generated += 1
+        if progress:
+            progress(done, len(runnable), sample.id)
+    return generated, failed
+
+
+def _candidate(sample: CaptionSample, result: Caption) -> CandidateRecord:
+    return CandidateRecord(
+        id=sample.id, video=sample.video, caption=result.raw, scene=result.scene or None,
+        events=tuple(e.to_dict() for e in result.events),
+    )  # fmt: skip

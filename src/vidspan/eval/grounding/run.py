@@ -15,25 +15,26 @@ are decoded in a background thread a few videos ahead, so the model does not wai
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidspan.errors import VidspanError
 from vidspan.eval.grounding import metrics as grounding_metrics
 from vidspan.eval.grounding.samples import Benchmark, GroundingSample
 from vidspan.eval.rundir import RunDir, RunError
 from vidspan.find import ground
 from vidspan.models.base import VideoModel
 from vidspan.parse import parse_span
+from vidspan.scale.ray import RayOptions, failure_reason
 from vidspan.types import Clip
-from vidspan.video import SamplingConfig, open_video
-from vidspan.windows import ModelLike, Progress, RunSettings, prepare
+from vidspan.video import SamplingConfig
+from vidspan.windows import ModelLike, Progress, RunSettings, decode_windows, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def run_grounding(
     limit: int | None = None,
     prefetch_videos: int = 2,
     progress: Progress | None = None,
+    ray: RayOptions | None = None,
     **options: Any,
 ) -> GroundingRun:
     """Run ``model`` over ``benchmark`` into ``out_dir`` (resuming a run already there).
@@ -80,6 +82,8 @@ def run_grounding(
         limit: Only the first ``limit`` samples (for smoke runs; recorded).
         prefetch_videos: How many upcoming videos to decode ahead of the model.
         progress: ``progress(done, total, message)`` callback.
+        ray: Run on a Ray cluster (videos decoded on CPU tasks, answered by model actors); the run
+            directory is the same as a single-process run's, and either kind resumes the other.
         **options: Sampling overrides (:class:`vidspan.windows.SamplingOptions`: ``fps``, ``min_frames``,
             ``max_frames``, ``max_pixels``, ``min_pixels``, ``window_seconds``, ``overlap_seconds``) and,
             when ``model`` is a name, options for :func:`vidspan.get_model` (``device``, ``base_url``...).
@@ -94,7 +98,7 @@ def run_grounding(
         raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
     if prefetch_videos < 1:
         raise ValueError(f"Invalid prefetch_videos: {prefetch_videos}. It must be >= 1.")
-    vm, settings = prepare(model, sampling, options)
+    vm, settings = prepare(model, sampling, options, remote=ray is not None)
     template = prompt if prompt is not None else vm.family.find_prompt
     budget = max_new_tokens or vm.family.find_max_new_tokens
     samples = benchmark.samples[:limit] if limit else benchmark.samples
@@ -115,8 +119,13 @@ def run_grounding(
         todo = [s for s in samples if s.id not in done]
         logger.info("%s: %d of %d samples to run", directory, len(todo), len(samples))
         with run.appending(SAMPLES) as append:
-            for line in _answer_all(vm, benchmark, todo, settings, template, budget, round_to_seconds,
-                                    prefetch_videos, _Ticker(progress, len(samples), len(todo))):  # fmt: skip
+            tick = _Ticker(progress, len(samples), len(todo))
+            answer = _Answer(template, budget, round_to_seconds)
+            if ray is None:
+                lines = _answer_all(vm, benchmark, todo, settings, answer, prefetch_videos, tick)
+            else:
+                lines = _answer_on_ray(vm, benchmark, todo, settings, answer, ray, tick)
+            for line in lines:
                 append(line)
         records = run.records(SAMPLES)
         result = score_records(records, [s.id for s in samples], round_to_seconds=round_to_seconds)
@@ -147,20 +156,59 @@ def _answer_all(
     benchmark: Benchmark,
     todo: list[GroundingSample],
     settings: RunSettings,
-    template: str,
-    budget: int,
-    round_to_seconds: bool,
+    answer: _Answer,
     prefetch_videos: int,
     tick: _Ticker,
 ) -> Iterator[dict[str, Any]]:
     """Each sample's record, video by video (videos decoded ahead); a video that fails fails its samples."""
     for video, group, clips in _decoded_groups(benchmark, todo, settings, prefetch_videos):
         if isinstance(clips, BaseException):
-            reason = str(clips) if isinstance(clips, VidspanError) else f"{type(clips).__name__}: {clips}"
-            yield from (_record(s, error=reason) for s in group)
+            yield from (_record(s, error=failure_reason(clips)) for s in group)
         else:
-            yield from _answer(vm, group, clips, template, budget, round_to_seconds)
+            yield from answer(vm, group, clips)
         tick(len(group), video)
+
+
+def _answer_on_ray(
+    vm: VideoModel,
+    benchmark: Benchmark,
+    todo: list[GroundingSample],
+    settings: RunSettings,
+    answer: _Answer,
+    options: RayOptions,
+    tick: _Ticker,
+) -> Iterator[dict[str, Any]]:
+    """The same records from a Ray cluster: one item per video (decoded on a CPU task, answered by a model
+    actor), yielded as videos finish."""
+    from vidspan.scale.ray import ItemFailed, ray_session, run_items
+
+    groups = _by_video(todo)
+    items = [(video, group) for video, group in groups.items()]
+    decode = functools.partial(_decode_group, dict(benchmark.video_paths), benchmark.video_dir, settings)
+    load = functools.partial(_load_answer, vm, answer)
+    with ray_session(options):
+        for key, result in run_items(items, decode=decode, load=load, options=options):
+            video, group = items[key]
+            if isinstance(result, ItemFailed):
+                logger.warning("video %s failed on Ray: %s", video, result.reason)
+                result = [_record(s, error=result.reason) for s in group]
+            yield from result
+            tick(len(group), video)
+
+
+def _decode_group(
+    video_paths: dict[str, str], video_dir: str | None, settings: RunSettings, item: tuple[str, Any]
+) -> list[Clip]:
+    """A Ray decode task: the window clips of the item's video."""
+    return _decode_video(video_paths, video_dir, item[0], settings)
+
+
+def _load_answer(vm: VideoModel, answer: _Answer) -> Any:
+    """In a model actor: load the model once; answer each video's samples."""
+    from vidspan.scale.remote import RemoteModel
+
+    loaded = vm.load() if isinstance(vm, RemoteModel) else vm
+    return lambda item, clips: answer(loaded, item[1], clips)
 
 
 # -- decoding ahead -----------------------------------------------------------------------------------
@@ -170,17 +218,11 @@ def _decoded_groups(
     benchmark: Benchmark, todo: list[GroundingSample], settings: RunSettings, ahead: int
 ) -> Iterator[tuple[str, list[GroundingSample], list[Clip] | BaseException]]:
     """Samples grouped by video (first-seen order) with the video's window clips, decoded ahead."""
-    groups: dict[str, list[GroundingSample]] = {}
-    for sample in todo:
-        groups.setdefault(sample.video, []).append(sample)
+    groups = _by_video(todo)
     order = list(groups)
 
     def decode(video: str) -> list[Clip]:
-        path = benchmark.video_paths.get(video)
-        if path is None:
-            raise RunError(f"video {video} is missing from {benchmark.video_dir}")
-        with open_video(path) as reader:
-            return [reader.sample(settings.sampling, window=w) for w in settings.windows_for(reader.info)]
+        return _decode_video(benchmark.video_paths, benchmark.video_dir, video, settings)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidspan-eval-decode") as pool:
         pending: dict[int, Future[list[Clip]]] = {}
@@ -196,45 +238,67 @@ def _decoded_groups(
             yield video, groups[video], clips
 
 
+def _by_video(todo: list[GroundingSample]) -> dict[str, list[GroundingSample]]:
+    """Samples grouped by video, in first-seen order."""
+    groups: dict[str, list[GroundingSample]] = {}
+    for sample in todo:
+        groups.setdefault(sample.video, []).append(sample)
+    return groups
+
+
+def _decode_video(
+    video_paths: Mapping[str, str], video_dir: str | None, video: str, settings: RunSettings
+) -> list[Clip]:
+    path = video_paths.get(video)
+    if path is None:
+        raise RunError(f"video {video} is missing from {video_dir}")
+    return [w.clip for w in decode_windows(path, settings)]
+
+
 # -- answering and scoring one video's samples ----------------------------------------------------------
 
 
-def _answer(
-    vm: VideoModel,
-    group: list[GroundingSample],
-    clips: list[Clip],
-    template: str,
-    budget: int,
-    round_to_seconds: bool,
-) -> list[dict[str, Any]]:
-    try:
-        found = ground(vm, clips, [s.query for s in group], prompt=template, max_new_tokens=budget)
-    except Exception as exc:  # per-sample boundary: a model failure is recorded, and retried on resume
-        reason = str(exc) if isinstance(exc, VidspanError) else f"{type(exc).__name__}: {exc}"
-        logger.warning("model failed on %s: %s", group[0].video, reason)
-        return [_record(s, error=reason) for s in group]
-    lines = []
-    for sample, best in zip(group, found, strict=True):
-        lenient = best.as_written  # as the model wrote it: no swap, no clip (TimeLens protocol)
-        # strict scoring rejects answers that break the format; a span outside the window is not a format
-        # error, so the violations are read without the window's duration
-        parsed = parse_span(best.raw, output_format=vm.family.output_format)
-        strict = lenient if not parsed.violations else None
-        lines.append(
-            _record(
-                sample,
-                raw=best.raw,
-                span=lenient,
-                span_strict=strict,
-                format_ok=best.format_ok,
-                violations=list(parsed.violations),
-                score=best.score,
-                window=best.window.to_tuple() if best.window else None,
-                iou=_iou(lenient, sample, round_to_seconds),
-                iou_strict=_iou(strict, sample, round_to_seconds),
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Grounds one video's samples and builds their records (the same in one process and on Ray)."""
+
+    template: str
+    budget: int
+    round_to_seconds: bool
+
+    def __call__(
+        self, vm: VideoModel, group: list[GroundingSample], clips: list[Clip]
+    ) -> list[dict[str, Any]]:
+        try:
+            found = ground(
+                vm, clips, [s.query for s in group], prompt=self.template, max_new_tokens=self.budget
             )
-        )
-    return lines
+        except Exception as exc:  # per-sample boundary: a model failure is recorded, and retried on resume
+            reason = failure_reason(exc)
+            logger.warning("model failed on %s: %s", group[0].video, reason)
+            return [_record(s, error=reason) for s in group]
+        lines = []
+        for sample, best in zip(group, found, strict=True):
+            lenient = best.as_written  # as the model wrote it: no swap, no clip (TimeLens protocol)
+            # strict scoring rejects answers that break the format; a span outside the window is not a
+            # format error, so the violations are read without the window's duration
+            parsed = parse_span(best.raw, output_format=vm.family.output_format)
+            strict = lenient if not parsed.violations else None
+            lines.append(
+                _record(
+                    sample,
+                    raw=best.raw,
+                    span=lenient,
+                    span_strict=strict,
+                    format_ok=best.format_ok,
+                    violations=list(parsed.violations),
+                    score=best.score,
+                    window=best.window.to_tuple() if best.window else None,
+                    iou=_iou(lenient, sample, self.round_to_seconds),
+                    iou_strict=_iou(strict, sample, self.round_to_seconds),
+                )
+            )
+        return lines
 
 
 def _iou(span: tuple[float, float] | None, sample: GroundingSample, round_to_seconds: bool) -> float:
