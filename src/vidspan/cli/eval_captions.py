@@ -87,45 +87,21 @@ def generate_command(bench: str, annotations: str, videos: str | None, model: st
 
 @click.command("captions", context_settings=HELP)
 @BENCH
-@click.option(
-    "--candidates",
-    type=click.Path(exists=True),
-    required=True,
-    help="Captions to score: a generate-captions run directory or a JSONL of {id|video, caption}.",
-)
+@click.option("--candidates", type=click.Path(exists=True), required=True,
+              help="Captions to score: a generate-captions run directory or a JSONL of {id|video, caption}.")
 @JUDGE
-@click.option(
-    "--video-judge",
-    "video_judge_spec",
-    default=None,
-    help="Video-aware judge (BACKEND:MODEL) for the side-by-side video-aware scores.",
-)
+@click.option("--video-judge", "video_judge_spec", default=None,
+              help="Video-aware judge (BACKEND:MODEL) for the side-by-side video-aware scores.")
 @click.option("--video-judge-base-url", default=None, help="Endpoint for the video-aware judge.")
 @OUT
 @click.option("--objects", is_flag=True, help="Also score object facts (CaReBench CapST).")
 @click.option("--consensus", type=int, default=1, show_default=True, help="Ask each judge question k times.")
-@click.option(
-    "--frames",
-    "num_frames",
-    type=int,
-    default=16,
-    show_default=True,
-    help="Frames shown to the video-aware judge.",
-)
-@click.option(
-    "--audit",
-    "audit_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="An audit run to apply to the references (see --audit-mode).",
-)
-@click.option(
-    "--audit-mode",
-    type=click.Choice(["exclude", "correct"]),
-    default="exclude",
-    show_default=True,
-    help="exclude: drop references every audit run scored <= 5; correct: drop contradicted events.",
-)
+@click.option("--frames", "num_frames", type=int, default=16, show_default=True,
+              help="Frames shown to the video-aware judge.")
+@click.option("--audit", "audit_dir", type=click.Path(file_okay=False), default=None,
+              help="An audit run to apply to the references (see --audit-mode).")
+@click.option("--audit-mode", type=click.Choice(["exclude", "correct"]), default="exclude", show_default=True,
+              help="exclude: drop references every audit run scored <= 5; correct: drop contradicted events.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Judge calls in flight.")
 @options.apply(options.NO_PROGRESS, options.JSON)
 def captions_command(bench: str, annotations: str, videos: str | None, candidates: str, judge_spec: str,

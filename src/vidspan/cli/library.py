@@ -107,25 +107,12 @@ def index_command(
 @click.option(
     "--end", type=click.FloatRange(min=0), default=None, help="Only events starting before E seconds."
 )
-@click.option(
-    "--ground",
-    is_flag=True,
-    help="Second stage: ask the model (-m) where QUERY happens around each of the best hits.",
-)
-@click.option(
-    "--ground-top",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="How many of the best hits --ground refines.",
-)
-@click.option(
-    "--export",
-    "export_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Cut every hit into this folder with FFmpeg.",
-)
+@click.option("--ground", is_flag=True,
+              help="Second stage: ask the model (-m) where QUERY happens around each of the best hits.")
+@click.option("--ground-top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many of the best hits --ground refines.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Cut every hit into this folder with FFmpeg.")
 @click.option("--precise", is_flag=True, help="With --export: frame-exact re-encode instead of stream copy.")
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING)
 @options.JSON

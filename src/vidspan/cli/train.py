@@ -343,26 +343,13 @@ def simpo_command(pairs: str, model: str, out_dir: str, fps: float | None, max_f
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--attempts", type=int, default=3, show_default=True, help="Asks per video before it fails.")
 @click.option("--max-frames", type=int, default=None, help="Most frames per window [default: 240].")
-@click.option(
-    "--judge",
-    default=None,
-    help="Check every caption's events against the video with this judge (BACKEND:MODEL).",
-)
+@click.option("--judge", default=None,
+              help="Check every caption's events against the video with this judge (BACKEND:MODEL).")
 @click.option("--judge-base-url", default=None, help="OpenAI-compatible server of the judge.")
-@click.option(
-    "--judge-runs",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Judge runs per caption; an event is contradicted when all agree.",
-)
-@click.option(
-    "--on-contradicted",
-    type=click.Choice(["drop", "flag"]),
-    default="drop",
-    show_default=True,
-    help="Drop contradicted events, or keep them flagged (left out of find examples).",
-)
+@click.option("--judge-runs", type=int, default=1, show_default=True,
+              help="Judge runs per caption; an event is contradicted when all agree.")
+@click.option("--on-contradicted", type=click.Choice(["drop", "flag"]), default="drop", show_default=True,
+              help="Drop contradicted events, or keep them flagged (left out of find examples).")
 @options.apply(options.RAY)
 def annotate_command(videos: str, model: str, base_url: str | None, family: str | None, out_dir: str,
                      attempts: int, max_frames: int | None, judge: str | None, judge_base_url: str | None,
