@@ -86,11 +86,8 @@ def ray_options(params: dict[str, Any]) -> Any:
         if workers is not None or gpus is not None:
             raise click.UsageError("--ray-workers and --ray-gpus need --ray or --ray-address.")
         return None
-    from vidspan.scale.ray import LOCAL, RayOptions, import_ray
+    from vidspan.scale.ray import LOCAL, RayOptions
 
     if not logging.getLogger("vidspan").isEnabledFor(logging.INFO):
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-        import_ray()  # Ray sets its loggers' levels when imported: quiet them after that
-        for name in ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     return RayOptions(address=address or LOCAL, workers=workers or 1, num_gpus=gpus or 0.0)

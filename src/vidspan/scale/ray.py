@@ -113,12 +113,16 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
     on by default since Ray 2.60, would otherwise write ``~/.ray/auth_token``), without the dashboard,
     and is shut down when the block ends.
     """
+    # Ray's and Ray Data's driver logs follow vidspan's level (INFO only with -v), not their INFO default;
+    # Ray Data reads its level when first imported
+    level = logging.getLogger("vidspan").getEffectiveLevel()
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", logging.getLevelName(level))
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
     runtime_env = {"env_vars": dict(options.env)} if options.env else None
-    kwargs: dict[str, Any] = {"log_to_driver": False, "runtime_env": runtime_env}
+    kwargs: dict[str, Any] = {"log_to_driver": False, "runtime_env": runtime_env, "logging_level": level}
     if options.address == LOCAL:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         need = options.workers * options.num_cpus + options.decode_cpus
@@ -180,7 +184,7 @@ def run_items(
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = ds.map(_Decode(decode), num_cpus=options.decode_cpus, max_retries=options.max_retries)
         ds = ds.map(
-            _answer_class(load), compute=ray.data.ActorPoolStrategy(size=options.workers),
+            _Answer, fn_constructor_args=(load,), compute=ray.data.ActorPoolStrategy(size=options.workers),
             num_cpus=options.num_cpus, num_gpus=options.num_gpus or None, **actor_args,
         )  # fmt: skip
     seen: set[int] = set()
@@ -227,17 +231,6 @@ class _Answer:
             except Exception as exc:  # per-item boundary
                 result = ItemFailed(failure_reason(exc))
         return {"key": row["key"], "blob": pickle.dumps(result)}
-
-
-def _answer_class(load: Callable[[], Callable[[Any, Any], Any]]) -> type[_Answer]:
-    """:class:`_Answer` with ``load`` bound in the class, which travels with the actor's definition: Ray
-    keeps constructor arguments in the object store, where a restarted actor may no longer find them."""
-
-    class Answer(_Answer):
-        def __init__(self) -> None:
-            super().__init__(load)
-
-    return Answer
 
 
 def failure_reason(exc: BaseException) -> str:
