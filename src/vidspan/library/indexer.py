@@ -171,14 +171,8 @@ def index_paths(
             files = []
         for path in files:
             name = str(path)
-            try:
-                sha256 = file_sha256(path)
-            except OSError as exc:
-                _fail(report, name, exc)
-                continue
-            if index.has_current(path, sha256):
-                report.skipped.append(name)
-                _notify(progress, report, f"unchanged {path.name}")
+            sha256 = _changed(path, index, report, progress)
+            if sha256 is None:
                 continue
             _notify(progress, report, f"captioning {path.name}")
             if loaded is None:
@@ -216,17 +210,7 @@ def _index_on_ray(
     from vidspan.scale.ray import ItemFailed
     from vidspan.windows import prepare
 
-    hashes: dict[str, str] = {}
-    for path in files:
-        try:
-            sha256 = file_sha256(path)
-        except OSError as exc:
-            _fail(report, str(path), exc)
-            continue
-        if index.has_current(path, sha256):
-            report.skipped.append(str(path))
-        else:
-            hashes[str(path)] = sha256
+    hashes = {str(path): sha256 for path in files if (sha256 := _changed(path, index, report, progress))}
     todo = [Path(p) for p in hashes]
     caption_options = {k: options.pop(k) for k in list(options) if k in _CAPTION_KEYS - {"progress"}}
     vm, settings = prepare(model, caption_options.pop("sampling", None), options, remote=True)
@@ -262,6 +246,21 @@ def _is_postgres(db: Any) -> bool:
     from vidspan.library.open import is_postgres_url
 
     return is_postgres_url(db) or is_postgres_url(getattr(db, "url", None))
+
+
+def _changed(path: Path, index: Any, report: IndexReport, progress: IndexProgress | None) -> str | None:
+    """The content hash of a file that needs captioning, or ``None`` once it is recorded as unreadable or
+    unchanged (same path and hash already in the library)."""
+    try:
+        sha256 = file_sha256(path)
+    except OSError as exc:
+        _fail(report, str(path), exc)
+        return None
+    if index.has_current(path, sha256):
+        report.skipped.append(str(path))
+        _notify(progress, report, f"unchanged {path.name}")
+        return None
+    return sha256
 
 
 def _fail(report: IndexReport, name: str, exc: BaseException) -> None:

@@ -67,14 +67,14 @@ def _load(
 ) -> Callable[[Path, list[WindowClip]], Any]:
     """In a model actor: load the model (and the job's own state) once; caption each decoded video."""
     from vidspan.caption import caption_windows
-    from vidspan.scale.remote import RemoteModel
+    from vidspan.scale.remote import loaded
 
-    loaded = vm.load() if isinstance(vm, RemoteModel) else vm
+    model = loaded(vm)
     step = job() if job is not None else None
 
     def answer(path: Path, windows: list[WindowClip]) -> Any:
         def run(*, strict: bool = strict) -> Caption:
-            return caption_windows(loaded, windows, settings, prompt=prompt, max_new_tokens=max_new_tokens,
+            return caption_windows(model, windows, settings, prompt=prompt, max_new_tokens=max_new_tokens,
                                    strict=strict)  # fmt: skip
 
         return run() if step is None else step(path, run)

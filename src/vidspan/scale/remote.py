@@ -15,7 +15,7 @@ from vidspan.errors import VidspanError
 from vidspan.models.base import Generation, ModelSpec, VideoModel
 from vidspan.types import Clip
 
-__all__ = ["RemoteModel", "remote_model"]
+__all__ = ["RemoteModel", "loaded", "remote_model"]
 
 
 class RemoteModel(VideoModel):
@@ -68,3 +68,8 @@ def remote_model(model: Any, **model_options: Any) -> RemoteModel:
     name = model or DEFAULT_MODEL
     spec, _ = model_spec(name, **dict(given))
     return RemoteModel(spec, name, given)
+
+
+def loaded(vm: VideoModel) -> VideoModel:
+    """In a model actor: the real model behind ``vm`` (loaded once per process), or ``vm`` itself."""
+    return vm.load() if isinstance(vm, RemoteModel) else vm

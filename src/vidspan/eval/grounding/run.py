@@ -205,10 +205,10 @@ def _decode_group(
 
 def _load_answer(vm: VideoModel, answer: _Answer) -> Any:
     """In a model actor: load the model once; answer each video's samples."""
-    from vidspan.scale.remote import RemoteModel
+    from vidspan.scale.remote import loaded
 
-    loaded = vm.load() if isinstance(vm, RemoteModel) else vm
-    return lambda item, clips: answer(loaded, item[1], clips)
+    model = loaded(vm)
+    return lambda item, clips: answer(model, item[1], clips)
 
 
 # -- decoding ahead -----------------------------------------------------------------------------------
