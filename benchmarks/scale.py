@@ -3,7 +3,10 @@
 Same videos, same tiny random Qwen3-VL checkpoint (built here, offline), same settings, one run. Ray's time
 includes starting the local cluster and the actors' model load, which is its overhead on a small job.
 
-    python benchmarks/scale.py [--videos ../shared/data/videos] [--repeat 1]
+It also measures the CPU stage alone at Marlin-2B's default plan (2 fps, up to 240 frames of 200,704 px per
+window): seconds of video one core decodes per second, the number the N-GPU plan in docs/scale.md divides by.
+
+    python benchmarks/scale.py [--videos ../shared/data/videos] [--repeat 1] [--only jobs|decode]
 """
 
 from __future__ import annotations
@@ -22,7 +25,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", default=str(ROOT.parent / "shared" / "data" / "videos"))
     parser.add_argument("--repeat", type=int, default=1, help="How many times each clip is listed.")
+    parser.add_argument("--only", choices=("jobs", "decode"), default=None, help="Run one of the two parts.")
     args = parser.parse_args()
+    videos = sorted(p for p in Path(args.videos).iterdir() if p.suffix in (".mp4", ".mkv"))
+    if args.only != "decode":
+        jobs(args, videos)
+    if args.only != "jobs":
+        decode(videos)
+
+
+def decode(videos: list[Path]) -> None:
+    """The decode task's cost per video at Marlin-2B's defaults, on one core of this machine."""
+    import os
+
+    from vidspan.models import families
+    from vidspan.testing.mock import MockVideoModel
+    from vidspan.video import open_video
+    from vidspan.windows import decode_windows, prepare
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _, settings = prepare(MockVideoModel(["x"], family=families.MARLIN), None, {})
+    print("\nCPU stage (decode_windows) at Marlin-2B's default plan, one process:")
+    print("| video | size | video s | frames | decode s | video s per decode s |")
+    print("|---|---|---:|---:|---:|---:|")
+    total_video = total_decode = 0.0
+    for video in videos:
+        with open_video(video) as reader:
+            info = reader.info
+        started = time.perf_counter()
+        windows = decode_windows(video, settings)
+        seconds = time.perf_counter() - started
+        frames = sum(w.clip.num_frames for w in windows)
+        total_video, total_decode = total_video + info.duration_seconds, total_decode + seconds
+        print(f"| {video.name} | {info.width}x{info.height} | {info.duration_seconds:.1f} | {frames} | "
+              f"{seconds:.2f} | {info.duration_seconds / seconds:.0f} |")
+    print(f"| all | | {total_video:.1f} | | {total_decode:.2f} | {total_video / total_decode:.0f} |")
+
+
+def jobs(args: argparse.Namespace, videos: list[Path]) -> None:
+    """generate-captions in one process, and on Ray with 1 and 2 model actors."""
 
     from support.tiny_models import build_tiny_model
     from vidspan.eval.benchmark import Benchmark
@@ -30,7 +71,6 @@ def main() -> None:
     from vidspan.eval.captions.samples import CaptionSample
     from vidspan.scale import RayOptions
 
-    videos = sorted(p for p in Path(args.videos).iterdir() if p.suffix in (".mp4", ".mkv"))
     samples = tuple(CaptionSample(id=f"{i}-{v.name}", video=v.name, reference="", subset="all")
                     for i in range(args.repeat) for v in videos)  # fmt: skip
     bench = Benchmark("scale", str(args.videos), samples, str(args.videos), {v.name: v for v in videos})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vidspan.models.base import VideoModel
-from vidspan.parse import parse_caption
+from vidspan.parse import ParsedCaption, parse_caption
 from vidspan.timeline import WindowEvents, merge_windows, text_similarity
-from vidspan.types import Caption, Event
+from vidspan.types import Caption, Event, Span
 from vidspan.video import SamplingConfig
 from vidspan.windows import (
     ModelLike,
@@ -84,11 +85,7 @@ def caption_windows(
     text = prompt if prompt is not None else vm.family.caption_prompt
     budget = max_new_tokens or vm.family.caption_max_new_tokens
     timings = dict(timings or {})
-    per_window: list[WindowEvents] = []
-    scenes: list[str] = []
-    raws: list[str] = []
-    violations: list[str] = []
-    spans = []
+    answers: list[WindowAnswer] = []
     for item in windows:
         clip = item.clip
         generation = vm.generate(clip, text, max_new_tokens=budget)
@@ -97,25 +94,49 @@ def caption_windows(
         t0 = time.perf_counter()
         parsed = parse_caption(generation.text, duration_seconds=clip.window.duration, strict=strict)
         timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t0
-        offset = clip.window.start
-        events = tuple(Event(e.span.shift(offset), e.description) for e in parsed.events)
-        per_window.append(WindowEvents(clip.window, events))
-        spans.append(clip.window)
-        if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
-            scenes.append(parsed.scene)
-        prefix = f"[window {item.index + 1}/{item.total}: {clip.window.start:.1f}-{clip.window.end:.1f} s] "
-        violations += [(prefix + v) if item.total > 1 else v for v in parsed.violations]
-        raws.append(generation.text if item.total == 1 else prefix.strip() + "\n" + generation.text)
+        answers.append(WindowAnswer(item.index, item.total, clip.window, generation.text, parsed))
     timings.update(settings.timings)
     timings["total"] = time.perf_counter() - started
     record = settings.to_dict() | vm.settings() | {"prompt": text, "max_new_tokens": budget}
+    return assemble_caption(answers, model=vm.name, settings=record, timings=timings)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnswer:
+    """One window's answer: the model text and its caption, with times in seconds from the window start."""
+
+    index: int
+    total: int
+    window: Span
+    text: str
+    parsed: ParsedCaption
+
+
+def assemble_caption(
+    answers: Sequence[WindowAnswer], *, model: str, settings: dict[str, Any], timings: dict[str, float]
+) -> Caption:
+    """The video's :class:`Caption` from its windows' answers (in window order): events shifted to source
+    seconds and merged across overlaps, distinct scenes joined, violations and raw text labelled by window."""
+    per_window: list[WindowEvents] = []
+    scenes: list[str] = []
+    raws: list[str] = []
+    violations: list[str] = []
+    for answer in answers:
+        window, parsed = answer.window, answer.parsed
+        events = tuple(Event(e.span.shift(window.start), e.description) for e in parsed.events)
+        per_window.append(WindowEvents(window, events))
+        if parsed.scene and all(text_similarity(parsed.scene, s) < 0.6 for s in scenes):
+            scenes.append(parsed.scene)
+        prefix = f"[window {answer.index + 1}/{answer.total}: {window.start:.1f}-{window.end:.1f} s] "
+        violations += [(prefix + v) if answer.total > 1 else v for v in parsed.violations]
+        raws.append(answer.text if answer.total == 1 else prefix.strip() + "\n" + answer.text)
     return Caption(
         scene="\n\n".join(scenes),
         events=merge_windows(per_window),
         raw="\n\n".join(raws),
-        model=vm.name,
+        model=model,
         violations=tuple(violations),
-        windows=tuple(spans),
-        settings=record,
+        windows=tuple(a.window for a in answers),
+        settings=settings,
         timings=timings,
     )

@@ -146,4 +146,13 @@ def test_cli_index_on_ray_into_postgres(ray_cluster, shared_videos, tiny_model_d
     assert len(refused.output.strip().splitlines()) == 1 and not sqlite.exists()
 
     misuse = CliRunner().invoke(cli, ["index", clip, "--db", url, "--ray-workers", "2", *tiny])
-    assert misuse.exit_code == 2 and "--ray-workers and --ray-gpus need --ray" in misuse.output
+    assert misuse.exit_code == 2 and "--ray-workers, --ray-gpus and --ray-vllm need --ray" in misuse.output
+    for args, message in ((["--ray", "--vllm-batch-size", "4"], "need --ray-vllm"),
+                          (["--ray", "--ray-vllm", "--vllm-engine-kwargs", "{x"], "not JSON")):  # fmt: skip
+        misuse = CliRunner().invoke(cli, ["index", clip, "--db", url, *args, *tiny])
+        assert misuse.exit_code == 2 and message in misuse.output, misuse.output
+    # vLLM replicas need GPUs: a CPU cluster is refused in one line before any work
+    no_gpu = CliRunner().invoke(cli, ["annotate", clip, *tiny[:2], "--out", str(tmp_path / "ann"), "--ray",
+                                      "--ray-vllm"])  # fmt: skip
+    assert no_gpu.exit_code == 1 and "Captioning with vLLM needs GPU nodes" in no_gpu.output, no_gpu.output
+    assert len(no_gpu.output.strip().splitlines()) == 1

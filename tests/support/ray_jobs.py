@@ -50,3 +50,30 @@ class KillableModel(MockVideoModel):
             Path(self.marker).write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         return super().generate(clip, prompt, max_new_tokens=max_new_tokens)
+
+
+class ScriptedEngine:
+    """Stands in for Ray's vLLM stages (the GPU edge): reads a caption row's request as vLLM would (a
+    JPEG frame list timed at the row's ``fps``) and answers on that clock, one event from the first frame
+    to the last; the rows of the videos in ``refuse`` come back as engine error rows."""
+
+    def __init__(self, refuse: tuple[int, ...] = ()):
+        self.refuse = refuse
+
+    def __call__(self, row: dict) -> dict:
+        url = row["messages"][0]["content"][0]["video_url"]["url"]
+        head, _, frames = url.partition(",")
+        assert head == "data:video/jpeg;base64", head
+        n = len(frames.split(","))
+        out = {k: v for k, v in row.items() if k not in ("messages", "sampling_params")}
+        if int(row["key"]) in self.refuse:
+            error = "prompt is longer than max_model_len\nsecond line"
+            return out | {"generated_text": "", "__inference_error__": error}
+        last = (n - 1) / row["fps"]
+        text = f"Scene: {n} frames.\nEvents:\n<0.0 - {last:.2f}> Frames one to {n}.\n"
+        return out | {"generated_text": text, "__inference_error__": None}
+
+
+def distinct_letters_reward(prompts: list, completions: list, **_columns) -> list[float]:
+    """A TRL-signature reward that tells a tiny random policy's completions apart: distinct letters used."""
+    return [float(len({c for c in text.lower() if c.isalpha()})) for text in completions]

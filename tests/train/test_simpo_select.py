@@ -16,6 +16,9 @@ from vidspan.train.select import gaussian_weight, select_hard
 
 pytest.importorskip("trl")
 
+# seed 0's pairs start at a SimPO loss of 3e-5 (already separated), which Adam's fixed-size steps cannot lower
+SEED = 1
+
 
 def test_simpo_loss_matches_its_formula():
     import torch
@@ -37,7 +40,7 @@ def test_pairs_then_simpo(tiny_model_dirs, square_clips, tmp_path):
                     learning_rate=3e-3)  # fmt: skip
     rewards = [TemporalIoUReward(), FormatReward()]
     stats = make_pairs(data, sft.checkpoint, tmp_path / "pairs.jsonl", rewards, sampling=SAMPLING,
-                       num_samples=8, temperature=1.5, max_completion_length=20)  # fmt: skip
+                       num_samples=8, temperature=1.5, max_completion_length=20, seed=SEED)  # fmt: skip
     rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
     assert stats.pairs + stats.ties + stats.all_failed == len(examples) and len(rows) == stats.pairs
     for row in rows:

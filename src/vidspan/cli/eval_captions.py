@@ -64,7 +64,7 @@ def _print(run_dir: Any, payload: dict[str, Any], as_json: bool) -> None:
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS)
 @OUT
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
-@options.apply(options.RAY, options.NO_PROGRESS)
+@options.apply(options.RAY, options.RAY_VLLM, options.NO_PROGRESS)
 def generate_command(bench: str, annotations: str, videos: str | None, model: str, out_dir: str,
                      limit: int | None, no_progress: bool, **params: Any) -> None:  # fmt: skip
     """Caption every benchmark video with MODEL into OUT/captions.jsonl (resumable).

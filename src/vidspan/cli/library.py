@@ -54,7 +54,7 @@ class IndexProgressPrinter:
 @DB
 @click.option("--no-recursive", is_flag=True, help="Do not look inside sub-folders.")
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS, options.RAY,
-               options.JSON, options.NO_PROGRESS)  # fmt: skip
+               options.RAY_VLLM, options.JSON, options.NO_PROGRESS)  # fmt: skip
 def index_command(
     paths: tuple[str, ...], db: str | None, no_recursive: bool, model: str, as_json: bool, **params: Any
 ) -> None:

@@ -74,6 +74,19 @@ RAY = (
 )  # fmt: skip
 
 
+RAY_VLLM = (
+    click.option("--ray-vllm", is_flag=True,
+                 help="Caption with vLLM replicas through Ray Data's LLM processor (GPU nodes with "
+                      "ray[data,llm]); --ray-workers sets the replicas."),
+    click.option("--vllm-batch-size", type=click.IntRange(min=1), default=None,
+                 help="Windows per batch sent to a vLLM replica [default: 16]."),
+    click.option("--vllm-max-model-len", type=click.IntRange(min=1), default=None,
+                 help="vLLM's context length [default: the checkpoint's]."),
+    click.option("--vllm-engine-kwargs", default=None, metavar="JSON",
+                 help='Further vLLM engine arguments, e.g. \'{"tensor_parallel_size": 2}\'.'),
+)  # fmt: skip
+
+
 def ray_options(params: dict[str, Any]) -> Any:
     """Pop the ``RAY`` options from ``params``: a :class:`vidspan.scale.RayOptions`, or ``None`` without
     ``--ray`` / ``--ray-address``. Ray's own progress bars and INFO logs stay off stderr unless ``-v``."""
@@ -82,12 +95,41 @@ def ray_options(params: dict[str, Any]) -> Any:
 
     local, address = params.pop("ray_local", False), params.pop("ray_address", None)
     workers, gpus = params.pop("ray_workers", None), params.pop("ray_gpus", None)
+    vllm = _vllm_options(params)
     if not local and address is None:
-        if workers is not None or gpus is not None:
-            raise click.UsageError("--ray-workers and --ray-gpus need --ray or --ray-address.")
+        if workers is not None or gpus is not None or vllm is not None:
+            raise click.UsageError("--ray-workers, --ray-gpus and --ray-vllm need --ray or --ray-address.")
         return None
     from vidspan.scale.ray import LOCAL, RayOptions
 
     if not logging.getLogger("vidspan").isEnabledFor(logging.INFO):
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    return RayOptions(address=address or LOCAL, workers=workers or 1, num_gpus=gpus or 0.0)
+    return RayOptions(address=address or LOCAL, workers=workers or 1, num_gpus=gpus or 0.0, vllm=vllm)
+
+
+def _vllm_options(params: dict[str, Any]) -> Any:
+    """Pop the ``RAY_VLLM`` options: a :class:`vidspan.scale.vllm.VLLMOptions`, or ``None`` without
+    ``--ray-vllm``."""
+    import json
+
+    on = params.pop("ray_vllm", False)
+    given = {k: params.pop(f"vllm_{k}", None) for k in ("batch_size", "max_model_len", "engine_kwargs")}
+    if not on:
+        if any(v is not None for v in given.values()):
+            raise click.UsageError(
+                "--vllm-batch-size, --vllm-max-model-len and --vllm-engine-kwargs need --ray-vllm."
+            )
+        return None
+    from vidspan.scale.vllm import VLLMOptions
+
+    if given["engine_kwargs"] is not None:
+        try:
+            given["engine_kwargs"] = json.loads(given["engine_kwargs"])
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON ({exc})", param_hint="--vllm-engine-kwargs") from None
+        if not isinstance(given["engine_kwargs"], dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--vllm-engine-kwargs")
+    try:
+        return VLLMOptions(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None

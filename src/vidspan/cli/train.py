@@ -288,14 +288,16 @@ def grpo_command(data: str, model: str, out_dir: str, fps: float | None, max_fra
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the backend's choice).")
 @click.option("--no-progress", is_flag=True, help="Do not print progress to stderr.")
+@options.apply(options.RAY)
 def pairs_command(data: str, model: str, out_path: str, num_samples: int, temperature: float,
                   max_completion_length: int, fps: float | None, max_frames: int | None,
                   max_pixels: int | None, reward_names: tuple[str, ...], judge: str | None,
                   judge_base_url: str | None, seed: int, device: str | None,
-                  no_progress: bool) -> None:  # fmt: skip
+                  no_progress: bool, **params: Any) -> None:  # fmt: skip
     """Sample completions, score them with the rewards and write chosen/rejected pairs (SimPO, DPO).
 
-    Ties and groups in which every completion failed are dropped and counted. Example:
+    Ties and groups in which every completion failed are dropped and counted. Each prompt is seeded by
+    --seed and its position, so --ray (one policy per Ray actor) writes the same file. Example:
 
         vidspan train pairs data/train.trl.jsonl -m runs/grpo --out runs/pairs.jsonl
     """
@@ -304,7 +306,8 @@ def pairs_command(data: str, model: str, out_path: str, num_samples: int, temper
     stats = make_pairs(data, model, out_path, _rewards(reward_names, model, judge, judge_base_url),
                        sampling=_sampling(fps, max_frames, max_pixels), num_samples=num_samples,
                        temperature=temperature, max_completion_length=max_completion_length, seed=seed,
-                       device=device, progress=_progress(no_progress))  # fmt: skip
+                       device=device, progress=_progress(no_progress),
+                       ray=options.ray_options(params))  # fmt: skip
     click.echo(json.dumps({"pairs": stats.pairs, "ties": stats.ties, "all_failed": stats.all_failed,
                            "out": out_path}))  # fmt: skip
 
@@ -350,7 +353,7 @@ def simpo_command(pairs: str, model: str, out_dir: str, fps: float | None, max_f
               help="Judge runs per caption; an event is contradicted when all agree.")
 @click.option("--on-contradicted", type=click.Choice(["drop", "flag"]), default="drop", show_default=True,
               help="Drop contradicted events, or keep them flagged (left out of find examples).")
-@options.apply(options.RAY)
+@options.apply(options.RAY, options.RAY_VLLM)
 def annotate_command(videos: str, model: str, base_url: str | None, family: str | None, out_dir: str,
                      attempts: int, max_frames: int | None, judge: str | None, judge_base_url: str | None,
                      judge_runs: int, on_contradicted: str, **params: Any) -> None:  # fmt: skip

@@ -44,12 +44,19 @@ def caption_videos(
         videos: Video files.
         options: The cluster and its resources.
         job: Called once per actor; returns ``job(path, run)``, run for every video instead of plain
-            captioning (``run()`` gives the :class:`Caption`).
+            captioning (``run()`` gives the :class:`Caption`). With ``options.vllm`` the captions come
+            from vLLM replicas (:mod:`vidspan.scale.vllm`) and the job runs on the driver.
         prompt, max_new_tokens, strict: As for :func:`vidspan.caption`.
 
     Yields:
         ``(index in videos, Caption or job result or ItemFailed)`` as videos finish.
     """
+    if options.vllm is not None:
+        from vidspan.scale.vllm import vllm_captions
+
+        yield from vllm_captions(vm, settings, videos, options, options.vllm, job=job, prompt=prompt,
+                                 max_new_tokens=max_new_tokens, strict=strict)  # fmt: skip
+        return
     paths = [Path(v) for v in videos]
     decode = functools.partial(decode_windows, settings=settings)
     load = functools.partial(_load, vm, settings, job, prompt, max_new_tokens, strict)

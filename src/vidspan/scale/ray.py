@@ -25,13 +25,19 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidspan.errors import MissingDependencyError, VidspanError
 
+if TYPE_CHECKING:
+    from vidspan.scale.vllm import VLLMOptions
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["ItemFailed", "RayError", "RayOptions", "import_ray", "ray_session", "run_items"]
+__all__ = [
+    "ItemFailed", "RayError", "RayOptions", "failure_reason", "first_line", "import_ray", "ray_session",
+    "run_items",
+]  # fmt: skip
 
 LOCAL = "local"
 """``RayOptions.address`` that starts a cluster on this machine (``vidspan ... --ray``)."""
@@ -63,6 +69,8 @@ class RayOptions:
             at least this machine's cores, so the actors cannot starve the decoders).
         max_retries: Restarts of a dead actor, and retries of its unfinished rows and of failed tasks.
         env: Environment variables for every worker (``runtime_env``'s ``env_vars``).
+        vllm: Caption with vLLM replicas through Ray Data's LLM processor instead of vidspan's model
+            actors (:class:`vidspan.scale.vllm.VLLMOptions`; captioning jobs only).
     """
 
     address: str = LOCAL
@@ -73,6 +81,7 @@ class RayOptions:
     local_cpus: float | None = None
     max_retries: int = 3
     env: Mapping[str, str] = field(default_factory=dict)
+    vllm: VLLMOptions | None = None
 
     def __post_init__(self) -> None:
         if not self.address:
@@ -89,8 +98,9 @@ class RayOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """What a run records about where it ran (never the environment's values)."""
-        return {"address": self.address, "workers": self.workers, "num_gpus": self.num_gpus,
-                "num_cpus": self.num_cpus, "decode_cpus": self.decode_cpus}  # fmt: skip
+        where = {"address": self.address, "workers": self.workers, "num_gpus": self.num_gpus,
+                 "num_cpus": self.num_cpus, "decode_cpus": self.decode_cpus}  # fmt: skip
+        return where | ({"vllm": self.vllm.to_dict()} if self.vllm is not None else {})
 
 
 def import_ray() -> Any:
@@ -139,7 +149,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         ray.init(**kwargs)
     except Exception as exc:  # connection refused, version mismatch, bad address: one sentence
         raise RayError(
-            f"Cannot start or join the Ray cluster at {options.address!r}: {_first_line(exc)}"
+            f"Cannot start or join the Ray cluster at {options.address!r}: {first_line(exc)}"
         ) from exc
     try:
         yield ray
@@ -198,7 +208,7 @@ def run_items(
     except VidspanError:
         raise
     except Exception as exc:  # a Ray failure of the whole job
-        raise RayError(f"The Ray job failed: {_first_line(exc)}") from exc
+        raise RayError(f"The Ray job failed: {first_line(exc)}") from exc
 
 
 class _Decode:
@@ -238,6 +248,6 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, VidspanError) else f"{type(exc).__name__}: {exc}"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[-1] if "Traceback" in text else text.splitlines()[0]

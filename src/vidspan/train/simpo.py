@@ -13,16 +13,21 @@ has no video inputs, so the loss runs here over inputs built exactly as inferenc
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidspan.train.loop import PolicyLoop, Progress
 from vidspan.train.rewards import FLOOR, score_group
 from vidspan.train.sft import VideoSftCollator, read_rows
 from vidspan.video import SamplingConfig
+
+if TYPE_CHECKING:
+    from vidspan.scale.ray import RayOptions
 
 __all__ = ["PairStats", "SimpoResult", "make_pairs", "simpo_loss", "train_simpo"]
 
@@ -49,61 +54,119 @@ def make_pairs(
     seed: int = 0,
     device: str | None = None,
     progress: Progress | None = None,
+    ray: RayOptions | None = None,
 ) -> PairStats:
     """Write ``prompt``/``chosen``/``rejected`` JSONL rows (``video``, scores, margin) to ``out_path``.
 
     The file is written to ``out_path.tmp`` and renamed when whole; ``progress(done, total, message)`` is
-    called after every prompt.
+    called as every prompt finishes. Each prompt's sampling is seeded by ``seed`` and its position, so the
+    pairs do not depend on the order prompts are sampled in: with ``ray`` (one policy per Ray actor, rows
+    in input order) the file is the one a single process writes.
+
+    Raises:
+        VidspanError: a prompt failed (on Ray: after every other prompt was sampled); nothing is written.
     """
-    import torch
-
-    from vidspan.train.grpo import _sample
-    from vidspan.train.loop import load_policy
-
     if num_samples < 2:
         raise ValueError(f"Invalid num_samples: {num_samples}. A pair needs at least 2.")
-    torch.manual_seed(seed)
-    vm = load_policy(model, device, freeze_vision=False)
-    collator = VideoSftCollator(vm, sampling or SamplingConfig())
-    tokenizer = vm.processor.tokenizer
-    pairs = ties = failed = 0
+    rows = read_rows(data)
+    sample = functools.partial(_PairSampler, model, device, sampling or SamplingConfig(), reward_funcs,
+                               num_samples, temperature, max_completion_length, seed)  # fmt: skip
+    counts = {"pair": 0, "tie": 0, "all_failed": 0}
+
+    def arrived(kind: str) -> None:  # as each prompt finishes, in whatever order
+        counts[kind] += 1
+        if progress is not None:
+            progress(sum(counts.values()), len(rows), f"pairs: {counts['pair']} kept, {counts['tie']} ties, "
+                                                      f"{counts['all_failed']} all failed")  # fmt: skip
+
     out = Path(out_path)
     tmp = out.with_name(out.name + ".tmp")
-    rows = read_rows(data)
     try:
         with tmp.open("w", encoding="utf-8") as f:
-            for done, row in enumerate(rows, 1):
-                if progress is not None and done > 1:
-                    progress(done - 1, len(rows), f"pairs: {pairs} kept, {ties} ties, {failed} all failed")
-                completions = _sample(
-                    vm, collator.prompt_inputs(row), num_samples, temperature, max_completion_length
-                )
-                texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
-                scores = score_group(reward_funcs, row, texts)
-                best, worst = (
-                    max(range(len(texts)), key=scores.__getitem__),
-                    min(range(len(texts)), key=scores.__getitem__),
-                )
-                if all(s <= FLOOR for s in scores):
-                    failed += 1
-                    continue
-                if scores[best] == scores[worst]:
-                    ties += 1
-                    continue
-                f.write(json.dumps({
-                    "prompt": row["prompt"], "video": row["video"], "chosen": texts[best],
-                    "rejected": texts[worst],
-                    "chosen_score": scores[best], "rejected_score": scores[worst],
-                    "margin": scores[best] - scores[worst], "id": row.get("id"),
-                }, ensure_ascii=False) + "\n")  # fmt: skip
-                pairs += 1
+            for _kind, record in _outcomes(rows, sample, ray, arrived):
+                if record is not None:
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, out)
-    if progress is not None:
-        progress(len(rows), len(rows), f"pairs: {pairs} kept, {ties} ties, {failed} all failed")
-    return PairStats(pairs, ties, failed)
+    return PairStats(counts["pair"], counts["tie"], counts["all_failed"])
+
+
+def _outcomes(
+    rows: list[dict[str, Any]],
+    sample: Callable[[], _PairSampler],
+    ray: RayOptions | None,
+    arrived: Callable[[str], None],
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Each row's outcome in input order: sampled here one by one, or by Ray actors (then reordered);
+    ``arrived(kind)`` is called as each one finishes."""
+    if ray is None:
+        sampler = sample()
+        for item in enumerate(rows):
+            outcome = sampler(item)
+            arrived(outcome[0])
+            yield outcome
+        return
+    from vidspan.errors import VidspanError
+    from vidspan.scale.ray import ItemFailed, ray_session, run_items
+
+    results: dict[int, Any] = {}
+    with ray_session(ray):
+        for key, result in run_items(list(enumerate(rows)), decode=_no_decode, load=sample, options=ray):
+            results[key] = result
+            if not isinstance(result, ItemFailed):
+                arrived(result[0])
+    for key in range(len(rows)):
+        result = results[key]
+        if isinstance(result, ItemFailed):
+            raise VidspanError(f"Cannot sample prompt {key + 1} ({rows[key].get('video')}): {result.reason}")
+        yield result
+
+
+def _no_decode(_item: Any) -> None:
+    """Sampling decodes the prompt's video with the policy's processor, in the model actor."""
+
+
+class _PairSampler:
+    """One loaded policy: samples a prompt's completions, scores them, keeps the best and the worst."""
+
+    def __init__(self, model: Any, device: str | None, sampling: SamplingConfig, reward_funcs: list[Any],
+                 num_samples: int, temperature: float, max_completion_length: int, seed: int):  # fmt: skip
+        import torch
+
+        from vidspan.train.loop import load_policy
+
+        torch.manual_seed(seed)
+        self.vm = load_policy(model, device, freeze_vision=False)
+        self.collator = VideoSftCollator(self.vm, sampling)
+        self.reward_funcs = reward_funcs
+        self.num_samples, self.temperature, self.max_length = num_samples, temperature, max_completion_length
+        self.seed = seed
+
+    def __call__(self, item: tuple[int, dict[str, Any]], _decoded: Any = None) -> tuple[str, Any]:
+        import torch
+
+        from vidspan.train.grpo import _sample
+
+        index, row = item
+        torch.manual_seed(self.seed + index)
+        inputs = self.collator.prompt_inputs(row)
+        completions = _sample(self.vm, inputs, self.num_samples, self.temperature, self.max_length)
+        tokenizer = self.vm.processor.tokenizer
+        texts = [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+        scores = score_group(self.reward_funcs, row, texts)
+        best = max(range(len(texts)), key=scores.__getitem__)
+        worst = min(range(len(texts)), key=scores.__getitem__)
+        if all(s <= FLOOR for s in scores):
+            return "all_failed", None
+        if scores[best] == scores[worst]:
+            return "tie", None
+        return "pair", {
+            "prompt": row["prompt"], "video": row["video"], "chosen": texts[best], "rejected": texts[worst],
+            "chosen_score": scores[best], "rejected_score": scores[worst],
+            "margin": scores[best] - scores[worst], "id": row.get("id"),
+        }  # fmt: skip
 
 
 def simpo_loss(chosen_logp: Any, rejected_logp: Any, beta: float = 2.0, gamma: float = 0.5) -> Any:

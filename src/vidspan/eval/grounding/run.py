@@ -98,6 +98,11 @@ def run_grounding(
         raise ValueError(f"Invalid limit: {limit}. It must be >= 1.")
     if prefetch_videos < 1:
         raise ValueError(f"Invalid prefetch_videos: {prefetch_videos}. It must be >= 1.")
+    if ray is not None and ray.vllm is not None:
+        raise ValueError(
+            "Grounding runs on vidspan's model actors, not on Ray's vLLM processor: leave out vllm "
+            "(or point the openai backend at vLLM servers)."
+        )
     vm, settings = prepare(model, sampling, options, remote=ray is not None)
     template = prompt if prompt is not None else vm.family.find_prompt
     budget = max_new_tokens or vm.family.find_max_new_tokens
