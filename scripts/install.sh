@@ -26,8 +26,8 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.
   echo "[vidspan] installing torch 2.13.0" >&2
   pip_install torch==2.13.0
 fi
-echo "[vidspan] installing vidspan[qwen,test,eval,index,server,postgres,train,points,ray]" >&2
-pip_install -e ".[qwen,test,eval,index,server,postgres,train,points,ray]" "torch==2.13.0" "transformers==5.23.0" \
+echo "[vidspan] installing vidspan[qwen,test,eval,index,server,postgres,train,points,ray,mcp,export]" >&2
+pip_install -e ".[qwen,test,eval,index,server,postgres,train,points,ray,mcp,export]" "torch==2.13.0" "transformers==5.23.0" \
   "trl==1.16.0" "peft==0.21.2" "datasets==5.2.0" "accelerate==1.16.0"
 # torchvision (needed by transformers' video processors), torchcodec and qwen-vl-utils (benchmark baseline):
 # --no-deps so pip can never swap the torch build. torchcodec 0.13.0 is the CPU build that matches torch 2.13.

@@ -115,3 +115,20 @@ class RequestError(VidspanError):
     def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message, self.status, self.param, self.code = message, status, param, code
+
+
+class ExportSourceError(VidspanError):
+    """An export source cannot be used: a caption file that is missing or malformed, or a video that is not
+    in the library."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a user sees for ``exc`` (the CLI's error line, an MCP tool error): vidspan's own
+    message, the text of a bad-value or file error, else the type and text with a ``--debug`` hint."""
+    if isinstance(exc, VidspanError):
+        message = str(exc)
+    elif isinstance(exc, (ValueError, TypeError, OSError)):
+        message = str(exc) or type(exc).__name__
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return " ".join(message.split())

@@ -114,18 +114,22 @@ def index_command(
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Cut every hit into this folder with FFmpeg.")
 @click.option("--precise", is_flag=True, help="With --export: frame-exact re-encode instead of stream copy.")
+@click.option("--reel", "reel_path", type=click.Path(dir_okay=False), default=None,
+              help="Join every hit, best first, into one H.264 MP4 highlight reel (replaced if it exists).")
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING)
 @options.JSON
 def search_command(
     query: str, db: str | None, limit: int, path_glob: str | None, start: float | None, end: float | None,
-    ground: bool, ground_top: int, export_dir: str | None, precise: bool, model: str, as_json: bool,
-    **model_params: Any,
+    ground: bool, ground_top: int, export_dir: str | None, precise: bool, reel_path: str | None, model: str,
+    as_json: bool, **model_params: Any,
 ) -> None:  # fmt: skip
     """Find the moments in the library that match QUERY (by words and by meaning).
 
     Example:
 
         vidspan search "a hand lifts a bottle" --limit 5 --path "*.mp4" --json
+
+        vidspan search "a goal is scored" --limit 8 --reel goals.mp4
     """
     from vidspan.library.open import open_index
 
@@ -142,6 +146,13 @@ def search_command(
 
         for path in export_hits(hits, export_dir, precise=precise):
             click.echo(f"wrote {path}", err=True)
+    if reel_path is not None and hits:
+        from vidspan.export.reel import make_reel
+
+        reel = make_reel(hits, reel_path, overwrite=True)
+        click.echo(f"wrote {reel.path}", err=True)
+    elif reel_path is not None:
+        click.echo(f"No matches for {query!r}: no reel written.", err=True)
     if as_json:
         payload = {"query": query, "took_ms": took_ms, "hits": [hit.to_dict() for hit in hits]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from vidspan.errors import VidspanError
+from vidspan.errors import error_line
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +34,7 @@ class VidspanGroup(click.Group):
         except Exception as exc:  # the CLI boundary: one line unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(_one_line(exc)) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, VidspanError):
-        message = str(exc)
-    elif isinstance(exc, (ValueError, TypeError, OSError)):
-        message = str(exc) or type(exc).__name__
-    else:
-        message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-    return " ".join(message.split())
+            raise click.ClickException(error_line(exc)) from None
 
 
 @click.group(cls=VidspanGroup, context_settings=CONTEXT_SETTINGS)
@@ -79,11 +69,14 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 
 def _register_commands() -> None:
     from vidspan.cli import (
+        agents,
+        answer,
         ask,
         clip,
         eval,
         eval_captions,
         eval_points,
+        export,
         library,
         models,
         points,
@@ -107,6 +100,9 @@ def _register_commands() -> None:
     cli.add_command(train.train_group)
     cli.add_command(train.annotate_command)
     library.register(cli)
+    answer.register(cli)
+    export.register(cli)
+    agents.register(cli)
 
 
 _register_commands()

@@ -62,6 +62,30 @@ def apply(*groups: click.Option | Sequence[Any]) -> Callable[[F], F]:
     return decorate
 
 
+LLM = (
+    click.option("--llm", "llm", envvar="VIDSPAN_LLM", default=None, metavar="BACKEND:MODEL",
+                 help="The language model that writes the answer: openai:MODEL (any OpenAI-compatible "
+                      "server with --llm-base-url, e.g. vLLM or llama.cpp) or gemini:MODEL "
+                      "(also $VIDSPAN_LLM)."),
+    click.option("--llm-base-url", envvar="VIDSPAN_LLM_BASE_URL", default=None,
+                 help="The language model's server, e.g. http://127.0.0.1:8000/v1 "
+                      "(also $VIDSPAN_LLM_BASE_URL)."),
+)  # fmt: skip
+
+
+def llm_judge(params: dict[str, Any], *, required: bool = True) -> Any:
+    """Pop the ``LLM`` options: the judge object that writes answers (checked before any work), or
+    ``None`` when not given and not ``required``."""
+    from vidspan.judge import get_judge
+
+    spec, base_url = params.pop("llm"), params.pop("llm_base_url", None)
+    if spec is None:
+        if required:
+            raise click.UsageError("Missing option '--llm' (BACKEND:MODEL, or set $VIDSPAN_LLM).")
+        return None
+    return get_judge(spec, **({"base_url": base_url} if base_url else {}))
+
+
 RAY = (
     click.option("--ray", "ray_local", is_flag=True,
                  help="Run on Ray: start a cluster on this machine (pip install 'vidspan[ray]')."),

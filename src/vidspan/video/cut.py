@@ -12,12 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
-from vidspan.errors import MissingDependencyError, VideoError
+from vidspan.video.outputs import check_output, ffmpeg_exe, move_into_place, run_ffmpeg, temp_beside
 from vidspan.video.probe import probe
 
 logger = logging.getLogger(__name__)
@@ -63,37 +60,22 @@ def cut_clip(
         VideoError: The video cannot be read, or ffmpeg fails to cut it.
     """
     _check_times(start_seconds, end_seconds)
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise MissingDependencyError(
-            "Cutting clips needs the ffmpeg CLI on PATH: apt-get install ffmpeg (or brew install ffmpeg)."
-        )
+    exe = ffmpeg_exe("Cutting clips")
     info = probe(video)
     out = Path(out_path)
-    if out.exists() and not overwrite:
-        raise FileExistsError(
-            f"Output {out} already exists. Pass overwrite=True (--overwrite) to replace it."
-        )
-    if out.is_dir():
-        raise IsADirectoryError(f"Output {out} is a directory. It must be a file path such as clip.mp4.")
+    check_output(out, overwrite)
     if start_seconds >= info.duration_seconds:
         raise ValueError(
             f"Invalid start_seconds: {start_seconds}. It must be before the end of the video "
             f"({info.duration_seconds:.3f} s)."
         )
     end = min(end_seconds, info.duration_seconds)
-    tmp = out.parent / f".{out.stem}.{uuid.uuid4().hex[:8]}.part{out.suffix}"
+    tmp = temp_beside(out)
     command = _command(exe, Path(video), start_seconds, end - start_seconds, tmp, precise)
-    logger.info("cutting %s [%.3f, %.3f) -> %s: %s", video, start_seconds, end, out, " ".join(command))
+    logger.info("cutting %s [%.3f, %.3f) -> %s", video, start_seconds, end, out)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-            lines = [line for line in (result.stderr or "").splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"ffmpeg exited with status {result.returncode}"
-            raise VideoError(
-                Path(video), f"ffmpeg could not cut [{start_seconds}, {end}) into {out}: {reason}"
-            )
-        _move_into_place(tmp, out, overwrite)
+        run_ffmpeg(command, video, tmp, f"ffmpeg could not cut [{start_seconds}, {end}) into {out}")
+        move_into_place(tmp, out, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
     return out
@@ -149,21 +131,3 @@ def _command(exe: str, video: Path, start: float, duration: float, tmp: Path, pr
     extra = ["-movflags", "+faststart"] if tmp.suffix.lower() in _FASTSTART else []
     return [*head, *maps, *codecs, *extra, str(tmp)]
 
-
-def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename ``tmp`` to ``out``; without ``overwrite``, never replace a file that appeared meanwhile."""
-    if overwrite:
-        os.replace(tmp, out)
-        return
-    try:
-        os.link(tmp, out)  # atomic, fails if out exists
-    except FileExistsError:
-        raise FileExistsError(
-            f"Output {out} already exists. Pass overwrite=True (--overwrite) to replace it."
-        ) from None
-    except OSError:  # file systems without hard links
-        if out.exists():
-            raise FileExistsError(
-                f"Output {out} already exists. Pass overwrite=True (--overwrite) to replace it."
-            ) from None
-        os.replace(tmp, out)
