@@ -105,6 +105,10 @@ class IndexNotFoundError(VidspanError, FileNotFoundError):
         super().__init__(f"No index at {self.path}: run 'vidspan index PATH' first.")
 
 
+class EmbedderMismatchError(VidspanError):
+    """A library's vectors were made by another embedder than the one asked to search or extend it."""
+
+
 class PostgresError(VidspanError):
     """A PostgreSQL index cannot be used: bad URL, unreachable server, missing pgvector extension."""
 

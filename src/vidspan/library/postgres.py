@@ -237,6 +237,9 @@ class PgVideoIndex(SqlReads):
 
     PARAM = "%s"
     PATH_ORDER = ' ORDER BY v.path COLLATE "C"'
+    EMBEDDER_SQL = (
+        f"SELECT embedding_model, {EMBEDDING_DIM} FROM events WHERE embedding_model IS NOT NULL LIMIT 1"
+    )
 
     def __init__(self, url: str, *, create: bool = True, embedder: TextEmbedder | None = None):
         if not is_postgres_url(url):
@@ -307,6 +310,7 @@ class PgVideoIndex(SqlReads):
         :meth:`vidspan.library.sqlite.VideoIndex.add_video`; vectors must have 384 values.
         """
         vectors = event_vectors(caption, embeddings, EMBEDDING_DIM)
+        self.check_embedder(embedding_model, writing=True)
         if vectors.shape[1] != EMBEDDING_DIM:
             raise ValueError(
                 f"Invalid embeddings: {vectors.shape[1]} values per vector. It must be {EMBEDDING_DIM}, "
@@ -333,6 +337,32 @@ class PgVideoIndex(SqlReads):
                     )
         logger.info("Indexed %s: %d events", abspath, len(caption.events))
         return int(video_id)
+
+    def reembed(self, embedder: Any, *, batch_size: int = 256, progress: Any = None) -> int:
+        """Replace every event's vector with ``embedder``'s, in one transaction; returns the events done.
+
+        Raises:
+            ValueError: the embedder's vectors are not the 384 values a PostgreSQL library holds.
+        """
+        if embedder.dim != EMBEDDING_DIM:
+            raise ValueError(
+                f"Invalid embedder {embedder.name}: {embedder.dim}-d vectors. A PostgreSQL library holds "
+                f"{EMBEDDING_DIM}-d vectors (pgvector column)."
+            )
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT id, description FROM events ORDER BY id").fetchall()
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                vectors = embedder.embed([r[1] for r in chunk])
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE events SET embedding = %s, embedding_model = %s WHERE id = %s",
+                        [(v, embedder.name, r[0]) for r, v in zip(chunk, vectors, strict=True)],
+                    )
+                if progress is not None:
+                    progress(min(start + batch_size, len(rows)), len(rows))
+        self._embedder = embedder
+        return len(rows)
 
     # ------------------------------------------------------------------ reading
 
@@ -407,6 +437,7 @@ class PgVideoIndex(SqlReads):
         else:
             text_sql = "SELECT NULL::bigint AS id, NULL::bigint AS r WHERE false"
         if query.strip():
+            self.check_embedder(self.embedder.name)
             params["qvec"] = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
             vector_sql = (
                 "SELECT id, row_number() OVER (ORDER BY dist, id) AS r FROM ("

@@ -75,14 +75,42 @@ class SqlReads:
     _lock: threading.RLock | threading.Lock
     _embedder: Any
 
+    EMBEDDER_SQL = "SELECT model, dim FROM event_embeddings LIMIT 1"
+    """The embedder name and vector size of one stored vector (a library holds one embedder's)."""
+
     @property
     def embedder(self) -> Any:
-        """The query embedder (loaded on first use)."""
+        """The query embedder: the one given, else the library's own (recorded with its vectors), else
+        the bundled all-MiniLM-L6-v2. Loaded on first use."""
         if self._embedder is None:
-            from vidspan.library.embed import default_embedder
+            from vidspan.library.embed import get_embedder
 
-            self._embedder = default_embedder()
+            stored = self.stored_embedder()
+            self._embedder = get_embedder(stored[0] if stored else None)
         return self._embedder
+
+    def stored_embedder(self) -> tuple[str, int] | None:
+        """``(name, dim)`` of the embedder that made this library's vectors, or ``None`` when empty."""
+        row = self._query_one(self.EMBEDDER_SQL, ())
+        return (str(row[0]), int(row[1])) if row and row[0] is not None else None
+
+    def check_embedder(self, name: str, *, writing: bool = False) -> None:
+        """Refuse an embedder other than the library's own, in one sentence that says how to convert.
+
+        Raises:
+            EmbedderMismatchError: the library's vectors were made by another embedder.
+        """
+        from vidspan.errors import EmbedderMismatchError
+
+        stored = self.stored_embedder()
+        if stored is None or stored[0] == name:
+            return
+        action = "add vectors from" if writing else "search it with"
+        raise EmbedderMismatchError(
+            f"This library's vectors were made by the embedder {stored[0]} ({stored[1]}-d), so it cannot "
+            f"{action} {name}: use --embedder {stored[0]}, or convert the library with "
+            f"'vidspan index --reembed --embedder {name}'."
+        )
 
     def _transaction(self) -> Any:  # pragma: no cover - provided by the store
         raise NotImplementedError

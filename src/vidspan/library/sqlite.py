@@ -263,6 +263,7 @@ class VideoIndex(SqlReads):
             embedding_model: Name recorded with the vectors.
         """
         vectors = event_vectors(caption, embeddings, 0)
+        self.check_embedder(embedding_model, writing=True)
         stored = self._query_one("SELECT dim FROM event_embeddings LIMIT 1", ())
         if stored and vectors.size and stored[0] != vectors.shape[1]:
             raise ValueError(
@@ -290,6 +291,26 @@ class VideoIndex(SqlReads):
         logger.info("Indexed %s: %d events", abspath, len(caption.events))
         assert video_id is not None
         return int(video_id)
+
+    def reembed(self, embedder: Any, *, batch_size: int = 256, progress: Any = None) -> int:
+        """Replace every event's vector with ``embedder``'s (any size) in one write transaction, so a
+        crash leaves the library as it was and no event added meanwhile keeps an old vector. Returns the
+        number of events re-embedded."""
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT id, description FROM events ORDER BY id").fetchall()
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                vectors = embedder.embed([r[1] for r in chunk])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO event_embeddings (model, dim, vector, event_id) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(embedder.name, int(v.size), to_blob(v), r[0])
+                     for r, v in zip(chunk, vectors, strict=True)],
+                )  # fmt: skip
+                if progress is not None:
+                    progress(min(start + batch_size, len(rows)), len(rows))
+        self._embedder, self._cache = embedder, None
+        return len(rows)
 
     # ------------------------------------------------------------------ reading
 
@@ -398,6 +419,7 @@ class VideoIndex(SqlReads):
     ) -> list[int]:
         if not query.strip():
             return []
+        self.check_embedder(self.embedder.name)
         cache = self._vectors()
         if not len(cache.ids):
             return []
