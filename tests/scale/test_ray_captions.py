@@ -136,9 +136,10 @@ def test_cli_index_on_ray_into_postgres(ray_cluster, shared_videos, tiny_model_d
     result = CliRunner().invoke(cli, ["index", clip, "--db", url, "--ray", "--json", "--no-progress", *tiny])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["indexed"] == [clip] and not report["failed"]
+    stored = str(Path(clip).resolve())  # the library keeps resolved absolute paths
+    assert report["indexed"] == [stored] and not report["failed"]
     with PgVideoIndex(url, create=False) as index:
-        assert [v.path for v in index.videos()] == [clip]
+        assert [v.path for v in index.videos()] == [stored]
 
     sqlite = tmp_path / "lib.sqlite"
     refused = CliRunner().invoke(cli, ["index", clip, "--db", str(sqlite), "--ray", "--no-progress", *tiny])
