@@ -130,22 +130,21 @@ def answer_question(
     question: str, evidence: Sequence[Evidence], durations: dict[str, float | None], *, llm: Any
 ) -> Answer:
     """Step 3 and 4 alone: the language model's answer from ``evidence``, its citations checked."""
-    from vidspan.judge import get_judge
     from vidspan.judge.base import JudgeRequest
 
-    judge = get_judge(llm) if isinstance(llm, str) else llm
+    judge, name = language_model(llm)
     several = len({e.video for e in evidence}) > 1
-    prompt = f"Question: {question.strip()}\n\nEvidence:\n" + "\n".join(
-        f"E{i + 1}. {_name(e.video) + ' ' if several else ''}[{e.span.start:.1f}–{e.span.end:.1f}]: {e.text}"
-        for i, e in enumerate(evidence)
-    )
+    lines = []
+    for i, e in enumerate(evidence):
+        where = os.path.basename(e.video) + " " if several else ""
+        lines.append(f"E{i + 1}. {where}[{e.span.start:.1f}–{e.span.end:.1f}]: {e.text}")
+    prompt = f"Question: {question.strip()}\n\nEvidence:\n" + "\n".join(lines)
     if not evidence:
         prompt += "(none: nothing was retrieved)"
     reply = judge.complete(JudgeRequest(prompt=prompt, system=SYSTEM, json_output=False))
     raw = reply.text.strip()
     citations = tuple(check_citations(raw, evidence, durations))
     supported = any(c.ok for c in citations)
-    name = getattr(getattr(judge, "settings", None), "model", None) or type(judge).__name__
     return Answer(
         question.strip(),
         raw if supported else NOT_SUPPORTED,
@@ -204,7 +203,12 @@ def _from_library(
     try:
         glob = os.path.abspath(video) if video is not None else None
         hits = index.search(question, limit=top_k, path_glob=glob)
-        durations = {v.path: v.duration_seconds for v in index.videos()}
+        # only the hits' videos: a question must not read every video row of a large library
+        durations: dict[str, float | None] = {}
+        for hit in hits:
+            if hit.video not in durations:
+                found = index.video(hit.video_id)
+                durations[hit.video] = found.duration_seconds if found is not None else None
     finally:
         if owned:
             index.close()
@@ -237,5 +241,11 @@ def _rank(texts: Sequence[str], query: str) -> list[tuple[int, float]]:
     return [(int(i), float(scores[i])) for i in order]
 
 
-def _name(video: str) -> str:
-    return os.path.basename(video)
+def language_model(llm: Any) -> tuple[Any, str]:
+    """The judge that answers (built from its ``BACKEND:MODEL`` name when given one) and the model name
+    an answer records."""
+    from vidspan.judge import get_judge
+
+    judge = get_judge(llm) if isinstance(llm, str) else llm
+    name = getattr(getattr(judge, "settings", None), "model", None) or type(judge).__name__
+    return judge, str(name)

@@ -99,10 +99,10 @@ def summarize(
         JudgeUnscoredError: the language model kept answering the final step without usable JSON.
     """
     import vidspan
-    from vidspan.judge import get_judge
+    from vidspan.answer.ask import language_model
     from vidspan.judge.base import JudgeRequest
 
-    judge = get_judge(llm) if isinstance(llm, str) else llm
+    judge, name = language_model(llm)
     path = str(video)
     duration = vidspan.probe(path).duration_seconds
     tick = progress or (lambda *_: None)
@@ -128,8 +128,7 @@ def summarize(
         JudgeRequest(prompt=prompt, system=SUMMARY_SYSTEM), lambda value: _check_summary(value, duration)
     )
     tick(total, total, f"{len(chapters)} chapters")
-    name = getattr(getattr(judge, "settings", None), "model", None) or type(judge).__name__
-    return Summary(path, text, tuple(chapters), tuple(windows), caption, duration, str(name))
+    return Summary(path, text, tuple(chapters), tuple(windows), caption, duration, name)
 
 
 def _check_summary(value: Any, duration: float) -> tuple[str, list[Any]]:
