@@ -28,7 +28,8 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.
 fi
 echo "[vidspan] installing vidspan[qwen,test,eval,index,server,postgres,train,points,ray,mcp,export,embed]" >&2
 pip_install -e ".[qwen,test,eval,index,server,postgres,train,points,ray,mcp,export,embed]" "torch==2.13.0" "transformers==5.23.0" \
-  "trl==1.16.0" "peft==0.21.2" "datasets==5.2.0" "accelerate==1.16.0" "sentence-transformers==6.3.0"
+  "trl==1.16.0" "peft==0.21.2" "datasets==5.2.0" "accelerate==1.16.0" "sentence-transformers==6.3.0" \
+  "faiss-cpu==1.15.1"
 # torchvision (needed by transformers' video processors), torchcodec and qwen-vl-utils (benchmark baseline):
 # --no-deps so pip can never swap the torch build. torchcodec 0.13.0 is the CPU build that matches torch 2.13.
 pip_install --no-deps torchvision==0.28.0 torchcodec==0.13.0 qwen-vl-utils==0.0.14

@@ -13,8 +13,6 @@ from vidspan.library.embed import EMBEDDING_DIM, TextEmbedder, default_embedder
 from vidspan.library.migrations import MIGRATIONS
 from vidspan.library.sqlite import (
     RRF_K,
-    AnnBackend,
-    ExactCosine,
     IndexNotFoundError,
     VideoIndex,
     from_blob,
@@ -126,7 +124,7 @@ def test_library_protocol(index):
     assert [(e.start, e.end, e.description) for e in events] == LIBRARY[first.path]
     status = index.status()
     assert status["num_videos"] == 3 and status["num_events"] == 6 and status["num_embeddings"] == 6
-    assert status["vector_backend"] == "vidspan.library.vectors"
+    assert status["vector_backend"] == "faiss" and status["vector_pending"] == 0
     assert index.caption(first.id).events[0].description == LIBRARY[first.path][0][2]
 
 
@@ -225,10 +223,3 @@ def test_missing_index_and_default_path(tmp_path, monkeypatch):
         assert index.path == str((tmp_path / "user" / "index.sqlite").resolve())
 
 
-@pytest.mark.parametrize("backend", [ExactCosine, AnnBackend])
-def test_vector_backends_plug_in(library_db, backend):
-    with VideoIndex(library_db, vector_backend=backend()) as index:
-        hits = index.search("someone picks up a container")
-        assert hits[0].caption == "A hand lifts a bottle from the table."
-        hits = index.search("someone picks up a container", path_glob="*people*")
-        assert {h.video for h in hits} == {"/videos/office/people.mkv"}

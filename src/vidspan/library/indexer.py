@@ -189,6 +189,8 @@ def index_paths(
             index.add_video(path, sha256, result, vectors, embedding_model=embed.name)
             report.indexed.append(name)
             report.num_events += len(result.events)
+        if report.indexed and hasattr(index, "sync_vectors"):  # SQLite: checkpoint its vector index
+            index.sync_vectors()
     finally:
         report.seconds = time.monotonic() - started
         if index is not db:

@@ -113,6 +113,43 @@ def create_change_counter(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def create_vector_checkpoint(conn: sqlite3.Connection) -> None:
+    """What the vector index files beside the library cover (see :mod:`vidspan.library.vectors`): the
+    checkpoint row, the ids it holds that were deleted since, and an epoch that retires it when an
+    embedding it holds is rewritten. The triggers run inside the writing transaction."""
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE _vidspan_vector_index (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            segment TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            covered INTEGER NOT NULL,
+            dim INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            trained_on INTEGER NOT NULL,
+            epoch INTEGER NOT NULL,
+            built_at TEXT NOT NULL
+        );
+        CREATE TABLE _vidspan_vector_tombstones (event_id INTEGER PRIMARY KEY);
+        INSERT INTO _vidspan_state VALUES ('vectors_epoch', 0);
+        CREATE TRIGGER vector_checkpoint_delete AFTER DELETE ON event_embeddings
+            WHEN old.event_id <= (SELECT covered FROM _vidspan_vector_index) BEGIN
+            INSERT OR IGNORE INTO _vidspan_vector_tombstones VALUES (old.event_id);
+        END;
+        CREATE TRIGGER vector_checkpoint_rewrite AFTER INSERT ON event_embeddings
+            WHEN new.event_id <= (SELECT covered FROM _vidspan_vector_index) BEGIN
+            UPDATE _vidspan_state SET value = value + 1 WHERE name = 'vectors_epoch';
+        END;
+        CREATE TRIGGER vector_checkpoint_update AFTER UPDATE ON event_embeddings BEGIN
+            UPDATE _vidspan_state SET value = value + 1 WHERE name = 'vectors_epoch';
+        END;
+        """,
+    )
+
+
 def _execute_all(conn: sqlite3.Connection, script: str) -> None:
     # not executescript(): it commits the open transaction first. Statements end with ";" at a line end;
     # a trigger body (BEGIN ... END;) is kept whole.

@@ -3,9 +3,9 @@
 Tables (see :mod:`vidspan.library.migrations`): ``videos``, ``events`` (cascade-deleted with their video),
 ``event_embeddings`` (little-endian float32 blobs), ``events_fts`` (FTS5 over event descriptions, kept in
 sync by triggers) and ``_vidspan_migrations``. Search fuses an FTS5 BM25 ranking with a vector ranking by
-reciprocal rank fusion (RRF, k = 60). Vectors are searched by a pluggable :class:`VectorBackend`; the
-default, :class:`ExactCosine`, is exact numpy cosine over an in-memory copy that is reloaded whenever the
-embeddings table changes.
+reciprocal rank fusion (RRF, k = 60). Vectors are searched through
+:class:`~vidspan.library.vectors.LibraryVectors`: a FAISS checkpoint in ``<db>.vectors/`` beside the file,
+plus the rows written since, so a new process opens a large library without reading its embeddings.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from vidspan.errors import IndexNotFoundError, VidspanError
 from vidspan.library.migrations import MIGRATIONS, migrate, schema_version
 from vidspan.library.sql import SqlReads, event_vectors, video_row
 from vidspan.library.types import SearchHit
+from vidspan.library.vectors import LibraryVectors
 from vidspan.types import Caption
 
 if TYPE_CHECKING:
@@ -50,86 +50,6 @@ def default_index_path() -> Path:
         return Path(os.environ["VIDSPAN_INDEX"]).expanduser()
     root = os.environ.get("VIDSPAN_USER_PATH") or "~/.cache/vidspan"
     return Path(root).expanduser() / "index.sqlite"
-
-
-class VectorBackend(Protocol):
-    """Nearest-neighbour search over event embeddings (plug an ANN index in through ``VideoIndex``).
-
-    ``build`` is called with every stored embedding whenever the table has changed since the last build;
-    ``search`` returns up to ``k`` ``(event_id, cosine similarity)`` pairs, best first, only among rows
-    whose ``allowed`` entry (aligned with the ``ids`` given to ``build``) is true, when a mask is given.
-    """
-
-    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
-    def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]: ...
-
-
-class ExactCosine:
-    """Exact cosine search with numpy (vectors are unit length, so cosine is a dot product)."""
-
-    name = "exact-cosine"
-
-    def __init__(self) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.vectors = np.zeros((0, 0), dtype=np.float32)
-
-    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Keep ``vectors`` (rows aligned with ``ids``)."""
-        self.ids, self.vectors = ids, vectors
-
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The ``k`` most similar rows, best first."""
-        if not len(self.ids) or k <= 0:
-            return []
-        sims = self.vectors @ query.astype(np.float32)
-        if allowed is not None:
-            sims = np.where(allowed, sims, -np.inf)
-        k = min(k, len(sims))
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(int(self.ids[i]), float(sims[i])) for i in top if np.isfinite(sims[i])]
-
-
-class AnnBackend:
-    """:mod:`vidspan.library.vectors` behind the :class:`VectorBackend` protocol (exact below 50k vectors,
-    IVF above); filtered searches over-fetch and drop disallowed ids."""
-
-    name = "vidspan.library.vectors"
-
-    def __init__(self) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.index: Any = None
-
-    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Build the ANN index over ``vectors``."""
-        from vidspan.library.vectors import build_vector_index
-
-        self.ids = ids
-        self.index = build_vector_index(vectors, ids) if len(ids) else None
-
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The ``k`` nearest allowed rows, best first."""
-        if self.index is None or k <= 0:
-            return []
-        keep = None if allowed is None else set(self.ids[allowed].tolist())
-        fetch = k if keep is None else min(len(self.ids), 4 * k)
-        while True:
-            ids, scores = self.index.search(query, k=fetch)
-            hits = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if keep is None or i in keep]
-            if len(hits) >= k or fetch >= len(self.ids):
-                return hits[:k]
-            fetch = min(len(self.ids), 4 * fetch)
-
-
-@dataclass(frozen=True, slots=True)
-class _VectorCache:
-    generation: int
-    ids: np.ndarray
-    video_ids: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -166,9 +86,8 @@ class VideoIndex(SqlReads):
         path: The database file (created with its folder unless ``create`` is false), or ``":memory:"``
             (default: :func:`default_index_path`).
         create: Create a missing file; when false a missing file raises :class:`IndexNotFoundError`.
-        embedder: Embeds search queries (default: the shared all-MiniLM-L6-v2 embedder, loaded lazily).
-        vector_backend: Nearest-neighbour search over the stored embeddings (default :class:`AnnBackend`),
-            e.g. :class:`AnnBackend` (``vidspan.library.vectors``) for large libraries.
+        embedder: Embeds search queries (default: the embedder the library's vectors record, else the
+            bundled all-MiniLM-L6-v2, loaded lazily).
 
     Example:
         >>> with VideoIndex("library.sqlite") as index:  # doctest: +SKIP
@@ -181,7 +100,6 @@ class VideoIndex(SqlReads):
         *,
         create: bool = True,
         embedder: TextEmbedder | None = None,
-        vector_backend: VectorBackend | None = None,
     ):
         path = default_index_path() if path is None else path
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser().resolve())
@@ -191,9 +109,6 @@ class VideoIndex(SqlReads):
                     raise IndexNotFoundError(path)
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
-        # exact search for small libraries, an IVF index once there are 50k+ events (vidspan.library.vectors)
-        self.vector_backend: VectorBackend = vector_backend if vector_backend is not None else AnnBackend()
-        self._cache: _VectorCache | None = None
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
@@ -209,6 +124,7 @@ class VideoIndex(SqlReads):
         except BaseException:
             self._conn.close()
             raise
+        self.vectors = LibraryVectors(self._conn, self._lock, self.path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,6 +213,8 @@ class VideoIndex(SqlReads):
         crash leaves the library as it was and no event added meanwhile keeps an old vector. Returns the
         number of events re-embedded."""
         with self._transaction() as conn:
+            # retires the vector checkpoint even when none is recorded yet (a build may be under way)
+            conn.execute("UPDATE _vidspan_state SET value = value + 1 WHERE name = 'vectors_epoch'")
             rows = conn.execute("SELECT id, description FROM events ORDER BY id").fetchall()
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
@@ -309,8 +227,13 @@ class VideoIndex(SqlReads):
                 )  # fmt: skip
                 if progress is not None:
                     progress(min(start + batch_size, len(rows)), len(rows))
-        self._embedder, self._cache = embedder, None
+        self._embedder = embedder
         return len(rows)
+
+    def sync_vectors(self) -> None:
+        """Save the rows added since the vector checkpoint into a new one (``vidspan index`` calls this at
+        the end of a run; a search catches up on its own, and saves once many rows are pending)."""
+        self.vectors.sync()
 
     # ------------------------------------------------------------------ reading
 
@@ -332,7 +255,8 @@ class VideoIndex(SqlReads):
             "embedding_models": models,
             "schema_version": version,
             "schema_latest": len(MIGRATIONS),
-            "vector_backend": getattr(self.vector_backend, "name", type(self.vector_backend).__name__),
+            "vector_backend": "faiss",
+            **self.vectors.describe(),
             "size_bytes": size,
         }
 
@@ -420,66 +344,22 @@ class VideoIndex(SqlReads):
         if not query.strip():
             return []
         self.check_embedder(self.embedder.name)
-        cache = self._vectors()
-        if not len(cache.ids):
-            return []
         allowed: np.ndarray | None = None
         if path_glob is not None or start is not None or end is not None:
-            allowed = np.ones(len(cache.ids), dtype=bool)
+            sql, params = "SELECT e.id FROM events e WHERE 1", []
             if path_glob is not None:
-                with self._lock:
-                    rows = self._conn.execute("SELECT id, path FROM videos").fetchall()
-                keep = [vid for vid, path in rows if _glob_match(path, path_glob)]
-                allowed &= np.isin(cache.video_ids, np.asarray(keep, dtype=np.int64))
+                sql += " AND e.video_id IN (SELECT id FROM videos WHERE vidspan_glob(path, ?))"
+                params.append(path_glob)
             if start is not None:
-                allowed &= cache.ends > start
+                sql += ' AND e."end" > ?'
+                params.append(start)
             if end is not None:
-                allowed &= cache.starts < end
-            if not allowed.any():
+                sql += " AND e.start < ?"
+                params.append(end)
+            with self._lock:
+                rows = self._conn.execute(sql + " ORDER BY e.id", params).fetchall()
+            allowed = np.array([r[0] for r in rows], dtype=np.int64)
+            if not len(allowed):
                 return []
         vector = self.embedder.embed([query])[0]
-        return [event_id for event_id, _ in self.vector_backend.search(vector, depth, allowed)]
-
-    def _vectors(self) -> _VectorCache:
-        """The embeddings in memory, reloaded (and the backend rebuilt) when the table changed."""
-        with self._lock:
-            generation = self._conn.execute(
-                "SELECT value FROM _vidspan_state WHERE name = 'embeddings_generation'"
-            ).fetchone()[0]
-            if self._cache is not None and self._cache.generation == generation:
-                return self._cache
-            self._conn.execute("BEGIN")  # one snapshot for the counter and the rows
-            try:
-                generation = self._conn.execute(
-                    "SELECT value FROM _vidspan_state WHERE name = 'embeddings_generation'"
-                ).fetchone()[0]
-                rows = self._conn.execute(
-                    'SELECT e.id, e.video_id, e.start, e."end", x.dim, x.vector FROM event_embeddings x '
-                    "JOIN events e ON e.id = x.event_id ORDER BY e.id"
-                ).fetchall()
-            finally:
-                self._conn.execute("COMMIT")
-            dims = {row[4] for row in rows}
-            if len(dims) > 1:
-                raise VidspanError(
-                    f"The index {self.path} mixes embedding sizes {sorted(dims)}: re-index into a new file."
-                )
-            dim = dims.pop() if dims else 0
-            vectors = (
-                np.frombuffer(b"".join(row[5] for row in rows), dtype="<f4")
-                .astype(np.float32)
-                .reshape(-1, dim)
-                if rows
-                else np.zeros((0, dim), dtype=np.float32)
-            )
-            cache = _VectorCache(
-                generation=generation,
-                ids=np.array([row[0] for row in rows], dtype=np.int64),
-                video_ids=np.array([row[1] for row in rows], dtype=np.int64),
-                starts=np.array([row[2] for row in rows], dtype=np.float64),
-                ends=np.array([row[3] for row in rows], dtype=np.float64),
-            )
-            self.vector_backend.build(cache.ids, vectors)
-            self._cache = cache
-            logger.debug("Loaded %d embeddings from %s", len(rows), self.path)
-            return cache
+        return [event_id for event_id, _ in self.vectors.search(vector, depth, allowed)]

@@ -1,444 +1,423 @@
-"""Nearest-neighbour search over event embeddings, in numpy: exact for small libraries, IVF for large ones.
+"""A SQLite library's vectors: a persisted checkpoint segment, plus the rows written since, minus deletions.
 
-Scores are cosine similarities: every vector is L2-normalised when it enters an index, and queries are
-normalised before the search. :class:`ExactIndex` scores every vector (one matrix product and an
-``argpartition``). :class:`IVFIndex` is an inverted file: spherical k-means splits the vectors into
-``nlist`` lists around centroids, and a query scores only the vectors of its ``nprobe`` nearest lists.
+The library's SQLite file is the source of truth; the segment files beside it (:mod:`vidspan.library.ann`,
+``<db>.vectors/``) are a checkpoint of it. The schema (migration ``create_vector_checkpoint``) keeps what
+the checkpoint covers in the same file:
 
-Both indexes are safe to search from many threads while another thread adds or removes vectors: a write
-builds new arrays and swaps one immutable snapshot in, and a search reads the snapshot it started with.
+- ``_vidspan_vector_index`` (one row): the segment's name and row count, ``covered`` (the largest event id
+  in it), its dimension, embedder, kind and the ``vectors_epoch`` it was built in;
+- ``_vidspan_vector_tombstones``: ids up to ``covered`` whose embedding was deleted after the checkpoint,
+  written by a trigger inside the deleting transaction;
+- ``_vidspan_state.vectors_epoch``: bumped when an embedding up to ``covered`` is rewritten
+  (``index --reembed``), which retires the checkpoint.
 
-Example:
-    >>> index = build_vector_index(vectors, ids)
-    >>> hit_ids, scores = index.search(query, k=10)
+Event ids are ``AUTOINCREMENT``, so the rows a checkpoint lacks are exactly those with a larger id; every
+write of a video (rows and tombstones) is one SQLite transaction, and a checkpoint becomes current only by
+committing its row after its files are on disk. So after a SIGKILL at any moment, *checkpoint + rows past
+covered - tombstones* is exactly the table; a checkpoint whose files do not match its row is rebuilt from the
+rows with a warning. Readers catch up the rows past ``covered`` (exact search over them) and
+:meth:`LibraryVectors.sync` folds them into a new checkpoint once there are more than
+:func:`compact_after` of them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
-import math
 import os
+import sqlite3
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from vidspan.errors import VidspanError
+from vidspan.library import ann
+from vidspan.library.ann import (
+    Segment,
+    SegmentFiles,
+    add_rows,
+    in_memory,
+    merge_top,
+    train_ivf,
+)
+
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-EXACT_BELOW = 50_000
-"""Below this many vectors :func:`build_vector_index` returns an exact index (fast enough, perfect recall)."""
-MAX_TRAIN_PER_LIST = 64
-"""k-means trains on at most this many sampled vectors per list (FAISS uses 39 to 256)."""
-KMEANS_ITERATIONS = 10
-SEED = 1234
-_CHUNK = 8192  # rows per matrix product when assigning vectors or scoring query batches
+EXACT_FILTER = 20_000
+"""Filtered searches allowing at most this many events score them all exactly."""
+
+_CHUNK = 65_536
 
 
-def build_vector_index(
-    vectors: np.ndarray, ids: np.ndarray, *, exact_below: int = EXACT_BELOW
-) -> ExactIndex | IVFIndex:
-    """An exact index for fewer than ``exact_below`` vectors, an IVF index (default settings) above.
-
-    Args:
-        vectors: ``(n, d)`` embeddings (any float dtype; stored as normalised float32).
-        ids: ``(n,)`` unique int64 ids returned by searches.
-        exact_below: The size from which an approximate index is built.
-
-    Returns:
-        An :class:`ExactIndex` or a trained :class:`IVFIndex`.
-    """
-    if len(vectors) < exact_below:
-        return ExactIndex(vectors, ids)
-    return IVFIndex.build(vectors, ids)
-
-
-def load_vector_index(path: str | os.PathLike[str]) -> ExactIndex | IVFIndex:
-    """Load an index written by ``save`` (either kind)."""
-    with np.load(path, allow_pickle=False) as data:
-        kind = str(data["kind"])
-    return ExactIndex.load(path) if kind == "exact" else IVFIndex.load(path)
-
-
-class ExactIndex:
-    """Brute-force cosine search: every stored vector is scored.
-
-    Args:
-        vectors: ``(n, d)`` embeddings.
-        ids: ``(n,)`` unique int64 ids.
-    """
-
-    def __init__(self, vectors: np.ndarray, ids: np.ndarray):
-        vecs, ids = _check_vectors(vectors, ids)
-        self._lock = threading.Lock()
-        self._state = (vecs, ids)
-
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return self._state[0].shape[1]
-
-    def __len__(self) -> int:
-        return len(self._state[1])
-
-    def search(self, query: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` stored vectors most similar to ``query``.
-
-        Args:
-            query: ``(d,)`` or ``(m, d)``.
-            k: How many hits per query (fewer when the index holds fewer vectors).
-
-        Returns:
-            ``(ids, scores)``, best first: shapes ``(k,)`` for one query, ``(m, k)`` for a batch.
-        """
-        vecs, ids = self._state
-        queries, single = _check_query(query, vecs.shape[1])
-        k = _check_k(k)
-        k = min(k, len(ids))
-        out_ids = np.empty((len(queries), k), dtype=np.int64)
-        out_scores = np.empty((len(queries), k), dtype=np.float32)
-        for start in range(0, len(queries), 64):
-            block = queries[start : start + 64]
-            scores = block @ vecs.T
-            top = _top_k(scores, k)
-            out_ids[start : start + len(block)] = ids[top]
-            out_scores[start : start + len(block)] = np.take_along_axis(scores, top, axis=1)
-        return (out_ids[0], out_scores[0]) if single else (out_ids, out_scores)
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """Add vectors; their ids must not be in the index yet."""
-        new_vecs, new_ids = _check_vectors(vectors, ids, dim=self.dim)
-        with self._lock:
-            vecs, old_ids = self._state
-            _check_new_ids(new_ids, old_ids)
-            self._state = (np.concatenate([vecs, new_vecs]), np.concatenate([old_ids, new_ids]))
-
-    def remove(self, ids: np.ndarray) -> int:
-        """Remove vectors by id; unknown ids are ignored. Returns how many were removed."""
-        gone = np.asarray(ids, dtype=np.int64).ravel()
-        with self._lock:
-            vecs, old_ids = self._state
-            keep = ~np.isin(old_ids, gone)
-            self._state = (vecs[keep], old_ids[keep])
-            return int(len(keep) - keep.sum())
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to a ``.npz`` file (atomically)."""
-        vecs, ids = self._state
-        _save_npz(path, kind=np.array("exact"), vectors=vecs, ids=ids)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ExactIndex:
-        """Read an index written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            _check_format(path, data, "exact")
-            index = cls(np.zeros((0, data["vectors"].shape[1]), np.float32), np.zeros(0, np.int64))
-            index._state = (data["vectors"], data["ids"])  # stored normalised: no second rounding
-            return index
+def compact_after(count: int) -> int:
+    """Rows past the checkpoint that trigger a new one: 2% of the checkpoint, at least 4,096."""
+    return max(4096, count // 50)
 
 
 @dataclass(frozen=True, slots=True)
-class _Lists:
-    """One immutable snapshot of an IVF index: centroids and, per list, its vectors and ids."""
+class Checkpoint:
+    """The ``_vidspan_vector_index`` row."""
 
-    centroids: np.ndarray  # (nlist, d) float32, unit length
-    vectors: tuple[np.ndarray, ...]  # per list (n_i, d) float32, contiguous
-    ids: tuple[np.ndarray, ...]  # per list (n_i,) int64
+    segment: str
+    count: int
+    covered: int
+    dim: int
+    model: str
+    kind: str
+    trained_on: int
+    epoch: int
 
 
-class IVFIndex:
-    """Inverted-file index: vectors grouped by their nearest k-means centroid; searches scan ``nprobe`` lists.
+class LibraryVectors:
+    """Nearest-neighbour search over one SQLite library's embeddings (see the module docstring).
 
-    Build one with :meth:`IVFIndex.build` or :meth:`IVFIndex.load`.
-
-    Attributes:
-        nprobe: Lists scanned per query when :meth:`search` is not given ``nprobe``.
+    Args:
+        conn: The library's connection (autocommit mode); used under ``lock``.
+        lock: The library's lock, held around every use of ``conn``.
+        path: The library file (``":memory:"`` keeps the segment in memory only).
     """
 
-    def __init__(self, lists: _Lists, nprobe: int | None = None):
-        self._lists = lists
-        self._lock = threading.Lock()
-        self.nprobe = nprobe if nprobe is not None else default_nprobe(self.nlist)
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, path: str):
+        self.conn, self.lock, self.path = conn, lock, path
+        self.files = None if path == ":memory:" else SegmentFiles(Path(path + ".vectors"))
+        self.segment: Segment | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.alive: np.ndarray | None = None  # None: no tombstones in the segment
+        self.delta_ids = np.zeros(0, dtype=np.int64)
+        self.delta_vectors = np.zeros((0, 0), dtype=np.float32)
+        self.generation: int | None = None
+        self._writing = False
 
-    @classmethod
-    def build(
-        cls,
-        vectors: np.ndarray,
-        ids: np.ndarray,
-        nlist: int | None = None,
-        *,
-        nprobe: int | None = None,
-        seed: int = SEED,
-    ) -> IVFIndex:
-        """Train centroids on a sample of ``vectors`` and file every vector under its nearest centroid.
+    # ------------------------------------------------------------------ search
 
-        Args:
-            vectors: ``(n, d)`` embeddings.
-            ids: ``(n,)`` unique int64 ids.
-            nlist: Number of lists (default ``round(sqrt(n))``, at least 1).
-            nprobe: Default lists scanned per query (default :func:`default_nprobe`).
-            seed: k-means seed; the same inputs and seed give the same index.
-
-        Returns:
-            The trained index.
-        """
-        vecs, ids = _check_vectors(vectors, ids)
-        if len(ids) == 0:
-            raise ValueError("Invalid vectors: an empty array. It must hold at least one vector to train on.")
-        if nlist is None:
-            nlist = max(1, round(math.sqrt(len(ids))))
-        if not 1 <= nlist <= len(ids):
-            raise ValueError(
-                f"Invalid nlist: {nlist}. It must be between 1 and the number of vectors ({len(ids)})."
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(event_id, cosine)`` pairs, best first, among the event ids ``allowed`` (ascending)
+        when given."""
+        with self.lock:
+            self.refresh()
+            segment, alive = self.segment, self.alive
+            delta_ids, delta_vectors = self.delta_ids, self.delta_vectors
+        if k <= 0 or segment is None:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        if (
+            len(segment)
+            and query.size != segment.dim
+            or len(delta_ids)
+            and query.size != delta_vectors.shape[1]
+        ):
+            raise VidspanError(
+                f"The query vector has {query.size} values but the library {self.path} holds vectors of "
+                f"{segment.dim if len(segment) else delta_vectors.shape[1]}."
             )
-        centroids = _train_centroids(vecs, nlist, seed)
-        assign = _nearest(vecs, centroids)
-        order = np.argsort(assign, kind="stable")
-        bounds = np.searchsorted(assign[order], np.arange(nlist + 1))
-        sorted_vecs, sorted_ids = vecs[order], ids[order]
-        lists = _Lists(
-            centroids=centroids,
-            vectors=tuple(sorted_vecs[bounds[i] : bounds[i + 1]] for i in range(nlist)),
-            ids=tuple(sorted_ids[bounds[i] : bounds[i + 1]] for i in range(nlist)),
+        parts = []
+        if allowed is None:
+            parts.append(segment.search(query, k, alive))
+            parts.append(_exact(delta_ids, delta_vectors, query, k))
+        else:
+            rows = segment.positions(allowed)
+            if len(rows) <= EXACT_FILTER:
+                parts.append(_exact(segment.ids[rows], segment.vectors[rows], query, k))
+            else:
+                keep = np.zeros(len(segment), dtype=bool)
+                keep[rows] = True
+                if alive is not None:
+                    keep &= alive
+                found = segment.search(query, k, keep)
+                if len(found[0]) < k:  # a selective filter the probed lists barely reach: score them all
+                    found = _exact(segment.ids[rows], segment.vectors[rows], query, k)
+                parts.append(found)
+            inside = np.isin(delta_ids, allowed)
+            parts.append(_exact(delta_ids[inside], delta_vectors[inside], query, k))
+        return merge_top(parts, k)
+
+    def describe(self) -> dict[str, Any]:
+        """The checkpoint's state, for ``status()``."""
+        with self.lock:
+            self.refresh()
+            return {
+                "vector_index": self.segment.kind if self.segment is not None else "none",
+                "vector_checkpoint": len(self.segment) if self.segment is not None else 0,
+                "vector_pending": len(self.delta_ids),
+            }
+
+    # ------------------------------------------------------------------ catching up
+
+    def refresh(self) -> None:
+        """Catch up with the table: reload the checkpoint when it changed (rebuilding it when it is
+        missing, stale or damaged), then the tombstones and the rows past it."""
+        generation = self.conn.execute(
+            "SELECT value FROM _vidspan_state WHERE name = 'embeddings_generation'"
+        ).fetchone()[0]
+        if generation == self.generation:
+            return
+        current = True
+        with self._snapshot():
+            generation, epoch, point = self._state()
+            if point is None or point.epoch != epoch:
+                if point is not None:
+                    logger.info("The vectors of %s were rewritten: rebuilding its vector index", self.path)
+                count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
+                if count:
+                    current = self._rebuild(generation, epoch, count)
+                else:
+                    self.segment, self.checkpoint = None, None
+            elif point != self.checkpoint:
+                self._load_checkpoint(point, generation, epoch)
+            self._load_delta()
+            # a checkpoint another process retired while this one was built is searched once, then rebuilt
+            self.generation = generation if current else None
+        if self.checkpoint is not None and len(self.delta_ids) > compact_after(self.checkpoint.count):
+            self.sync()
+
+    def sync(self) -> None:
+        """Fold the rows past the checkpoint into a new checkpoint on disk (appending them to the segment,
+        or rebuilding it when it has outgrown its IVF training or holds many deletions)."""
+        with self.lock:
+            self.refresh()
+            if self.files is None or self.checkpoint is None or not len(self.delta_ids):
+                return
+            with self._writer_lock():
+                self.generation = None
+                with self._snapshot():
+                    generation, epoch, point = self._state()
+                    if point is None or point.epoch != epoch:
+                        return  # retired meanwhile: the next refresh rebuilds it
+                    if point != self.checkpoint:  # another process checkpointed meanwhile
+                        self._load_checkpoint(point, generation, epoch)
+                        self._load_delta()
+                    if not len(self.delta_ids):
+                        return
+                    assert self.segment is not None
+                    total = len(self.segment) + len(self.delta_ids)
+                    dead = 0 if self.alive is None else int((~self.alive).sum())
+                    ivf = self.segment.ivf
+                    outgrown = total >= ann.EXACT_BELOW if ivf is None else total > 4 * point.trained_on
+                    if outgrown or dead > len(self.segment) // 4:
+                        count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
+                        self._rebuild(generation, epoch, count)
+                    else:
+                        self._append(point, generation, epoch)
+                    self._load_delta()
+
+    # ------------------------------------------------------------------ internals
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")  # one read snapshot for the checkpoint row and the rows
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """One writer of segment files at a time across processes (re-entrant within this object)."""
+        if self.files is None or self._writing:
+            yield
+            return
+        self.files.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.files.folder / "lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            self._writing = True
+            try:
+                yield
+            finally:
+                self._writing = False
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _state(self) -> tuple[int, int, Checkpoint | None]:
+        generation, epoch = (
+            self.conn.execute(f"SELECT value FROM _vidspan_state WHERE name = '{name}'").fetchone()[0]
+            for name in ("embeddings_generation", "vectors_epoch")
         )
-        return cls(lists, nprobe)
+        row = self.conn.execute(
+            "SELECT segment, count, covered, dim, model, kind, trained_on, epoch FROM _vidspan_vector_index"
+        ).fetchone()
+        return generation, epoch, Checkpoint(*row) if row else None
 
-    @property
-    def nlist(self) -> int:
-        """Number of lists."""
-        return len(self._lists.centroids)
-
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return self._lists.centroids.shape[1]
-
-    def __len__(self) -> int:
-        return sum(len(i) for i in self._lists.ids)
-
-    def search(
-        self, query: np.ndarray, k: int = 10, nprobe: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` most similar vectors among the ``nprobe`` lists nearest to each query.
-
-        Args:
-            query: ``(d,)`` or ``(m, d)``.
-            k: Hits per query. When the scanned lists hold fewer than ``k`` vectors, a single query gets
-                fewer hits, and a batch row is padded with id ``-1`` and score ``-inf``.
-            nprobe: Lists to scan (default :attr:`nprobe`); ``nlist`` makes the search exact.
-
-        Returns:
-            ``(ids, scores)``, best first: shapes ``(k,)`` for one query, ``(m, k)`` for a batch.
-        """
-        lists = self._lists
-        queries, single = _check_query(query, lists.centroids.shape[1])
-        k = _check_k(k)
-        nprobe = self.nprobe if nprobe is None else nprobe
-        if not isinstance(nprobe, (int, np.integer)) or nprobe < 1:
-            raise ValueError(f"Invalid nprobe: {nprobe!r}. It must be a positive integer.")
-        nprobe = min(int(nprobe), len(lists.centroids))
-        probes = _top_k(queries @ lists.centroids.T, nprobe)
-        out_ids = np.full((len(queries), k), -1, dtype=np.int64)
-        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        for row, (q, probe) in enumerate(zip(queries, probes, strict=True)):
-            scores = np.concatenate([lists.vectors[i] @ q for i in probe])
-            if not len(scores):
-                continue
-            found = np.concatenate([lists.ids[i] for i in probe])
-            top = _top_k(scores[None, :], min(k, len(scores)))[0]
-            out_ids[row, : len(top)] = found[top]
-            out_scores[row, : len(top)] = scores[top]
-        if single:
-            found_ids = out_ids[0] >= 0
-            return out_ids[0][found_ids], out_scores[0][found_ids]
-        return out_ids, out_scores
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """File new vectors under their nearest centroids (the centroids are not retrained).
-
-        Raises:
-            ValueError: An id is already in the index or repeated in ``ids``.
-        """
-        new_vecs, new_ids = _check_vectors(vectors, ids, dim=self.dim)
-        with self._lock:
-            lists = self._lists
-            _check_new_ids(new_ids, np.concatenate(lists.ids))
-            assign = _nearest(new_vecs, lists.centroids)
-            vecs, found = list(lists.vectors), list(lists.ids)
-            for i in np.unique(assign):
-                rows = assign == i
-                vecs[i] = np.concatenate([vecs[i], new_vecs[rows]])
-                found[i] = np.concatenate([found[i], new_ids[rows]])
-            self._lists = _Lists(lists.centroids, tuple(vecs), tuple(found))
-
-    def remove(self, ids: np.ndarray) -> int:
-        """Remove vectors by id; unknown ids are ignored. Returns how many were removed."""
-        gone = np.asarray(ids, dtype=np.int64).ravel()
-        removed = 0
-        with self._lock:
-            lists = self._lists
-            vecs, found = list(lists.vectors), list(lists.ids)
-            for i, list_ids in enumerate(lists.ids):
-                hit = np.isin(list_ids, gone)
-                if hit.any():
-                    removed += int(hit.sum())
-                    vecs[i], found[i] = vecs[i][~hit], list_ids[~hit]
-            self._lists = _Lists(lists.centroids, tuple(vecs), tuple(found))
-        return removed
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to a ``.npz`` file (atomically): centroids, vectors grouped by list, offsets."""
-        lists = self._lists
-        sizes = np.array([len(i) for i in lists.ids], dtype=np.int64)
-        dim = lists.centroids.shape[1]
-        _save_npz(
-            path,
-            kind=np.array("ivf"),
-            centroids=lists.centroids,
-            vectors=np.concatenate(lists.vectors) if lists.vectors else np.zeros((0, dim), np.float32),
-            ids=np.concatenate(lists.ids),
-            offsets=np.concatenate([[0], np.cumsum(sizes)]),
-            nprobe=np.array(self.nprobe),
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> IVFIndex:
-        """Read an index written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            _check_format(path, data, "ivf")
-            vecs, ids, offsets = data["vectors"], data["ids"], data["offsets"]
-            spans = list(zip(offsets[:-1], offsets[1:], strict=True))
-            lists = _Lists(
-                centroids=data["centroids"],
-                vectors=tuple(vecs[a:b] for a, b in spans),
-                ids=tuple(ids[a:b] for a, b in spans),
+    def _load_checkpoint(self, point: Checkpoint, generation: int, epoch: int) -> None:
+        """Open ``point``'s files; a checkpoint whose files do not match it is rebuilt from the rows."""
+        if self.files is None:
+            self.checkpoint = point
+            return
+        try:
+            self.segment = self.files.open(
+                point.segment, point.count, point.dim, point.kind != "exact", point.trained_on
             )
-            return cls(lists, int(data["nprobe"]))
-
-
-def default_nprobe(nlist: int) -> int:
-    """Lists scanned per query by default: a twelfth of the lists, at least 16 (all of them if fewer).
-
-    With ``nlist = sqrt(n)`` that scans about 11 % of the vectors at 20k events and 8 % at 1M; see
-    ``docs/benchmarks.md`` ("Library search") for the recall and latency this buys.
-    """
-    return min(nlist, max(16, math.ceil(nlist / 12)))
-
-
-def _train_centroids(vecs: np.ndarray, nlist: int, seed: int) -> np.ndarray:
-    """Spherical k-means (Lloyd) on a seeded sample; empty clusters are re-seeded from the sample."""
-    rng = np.random.default_rng(seed)
-    n = len(vecs)
-    sample_size = min(n, nlist * MAX_TRAIN_PER_LIST)
-    sample = vecs[np.sort(rng.choice(n, sample_size, replace=False))] if sample_size < n else vecs
-    centroids = sample[rng.choice(len(sample), nlist, replace=False)].copy()
-    for _ in range(KMEANS_ITERATIONS):
-        assign = _nearest(sample, centroids)
-        sums = np.zeros_like(centroids)
-        _scatter_sum(sums, assign, sample)
-        counts = np.bincount(assign, minlength=nlist)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            sums[empty] = sample[rng.choice(len(sample), len(empty), replace=False)]
-        centroids = _normalise(sums)
-    logger.debug("trained %d centroids on %d of %d vectors", nlist, len(sample), n)
-    return centroids
-
-
-def _scatter_sum(sums: np.ndarray, assign: np.ndarray, rows: np.ndarray) -> None:
-    """``sums[assign[i]] += rows[i]`` (sort once, then ``np.add.reduceat``; faster than ``np.add.at``)."""
-    order = np.argsort(assign, kind="stable")
-    sorted_assign = assign[order]
-    starts = np.flatnonzero(np.r_[True, sorted_assign[1:] != sorted_assign[:-1]])
-    sums[sorted_assign[starts]] += np.add.reduceat(rows[order], starts, axis=0)
-
-
-def _nearest(vecs: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Index of the most similar centroid for each row, in chunks to bound memory."""
-    out = np.empty(len(vecs), dtype=np.int64)
-    for start in range(0, len(vecs), _CHUNK):
-        out[start : start + _CHUNK] = np.argmax(vecs[start : start + _CHUNK] @ centroids.T, axis=1)
-    return out
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` largest scores per row, best first (ties broken by position)."""
-    if k >= scores.shape[1]:
-        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    else:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)
-    return np.take_along_axis(part, order, axis=1)
-
-
-def _normalise(vecs: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vecs, axis=-1, keepdims=True)
-    return (vecs / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
-
-
-def _check_vectors(
-    vectors: np.ndarray, ids: np.ndarray, dim: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    vecs = np.asarray(vectors)
-    if vecs.ndim != 2 or not np.issubdtype(vecs.dtype, np.floating):
-        raise ValueError(
-            f"Invalid vectors: shape {vecs.shape}, dtype {vecs.dtype}. It must be a 2-D float array."
+            self.checkpoint = point
+            return
+        except (OSError, ValueError, RuntimeError) as exc:
+            problem = exc
+        # another process may have just replaced this checkpoint (and removed its files): look again
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN")
+        generation, epoch, newer = self._state()
+        if newer is not None and newer != point and newer.epoch == epoch:
+            try:
+                self.segment = self.files.open(
+                    newer.segment, newer.count, newer.dim, newer.kind != "exact", newer.trained_on
+                )
+                self.checkpoint = newer
+                return
+            except (OSError, ValueError, RuntimeError) as exc:
+                problem = exc
+        logger.warning(
+            "The vector index of %s does not match the library (%s): rebuilding it from the rows",
+            self.path,
+            problem,
         )
-    if dim is not None and vecs.shape[1] != dim:
-        raise ValueError(f"Invalid vectors: dimension {vecs.shape[1]}. It must be {dim}, as in the index.")
-    if not np.isfinite(vecs).all():
-        raise ValueError("Invalid vectors: they hold NaN or inf. They must be finite.")
-    id_array = np.asarray(ids)
-    if id_array.shape != (len(vecs),) or not np.issubdtype(id_array.dtype, np.integer):
-        raise ValueError(
-            f"Invalid ids: shape {id_array.shape}, dtype {id_array.dtype}. "
-            f"They must be {len(vecs)} integers, one per vector."
+        count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
+        self._rebuild(generation, epoch, count)
+
+    def _load_delta(self) -> None:
+        covered = self.checkpoint.covered if self.checkpoint is not None else 0
+        rows = self.conn.execute(
+            "SELECT event_id, vector FROM event_embeddings WHERE event_id > ? ORDER BY event_id", (covered,)
+        ).fetchall()
+        dim = self.checkpoint.dim if self.checkpoint is not None else 0
+        self.delta_ids, self.delta_vectors = _decode(rows, dim)
+        dead = np.array(
+            [r[0] for r in self.conn.execute("SELECT event_id FROM _vidspan_vector_tombstones")],
+            dtype=np.int64,
         )
-    id_array = id_array.astype(np.int64, copy=False)
-    if len(np.unique(id_array)) != len(id_array):
-        raise ValueError("Invalid ids: some repeat. Each vector needs a unique id.")
-    return _normalise(vecs.astype(np.float32, copy=False)), id_array
+        self.alive = None
+        if len(dead) and self.segment is not None and len(self.segment):
+            self.alive = np.ones(len(self.segment), dtype=bool)
+            self.alive[self.segment.positions(np.sort(dead))] = False
 
+    def _rebuild(self, generation: int, epoch: int, count: int) -> bool:
+        """A new segment from every row of the open snapshot, persisted when the library is a file; false
+        when the vectors were rewritten meanwhile (the segment is then searched once and rebuilt)."""
+        dims = [r[0] for r in self.conn.execute("SELECT DISTINCT dim FROM event_embeddings")]
+        if len(dims) > 1:
+            raise VidspanError(
+                f"The index {self.path} mixes embedding sizes {sorted(dims)}: re-index into a new file."
+            )
+        dim = dims[0]
+        model = self.conn.execute("SELECT model FROM event_embeddings LIMIT 1").fetchone()[0]
+        logger.info("Building the vector index of %s (%d events)", self.path, count)
+        name = f"s{uuid.uuid4().hex[:12]}"
+        with self._writer_lock():
+            segment = self._stream_rows(name, dim)
+            covered = int(segment.ids[-1]) if len(segment) else 0
+            point = Checkpoint(
+                name, len(segment), covered, dim, model, segment.kind, segment.trained_on, epoch
+            )
+            self.segment, self.checkpoint = segment, point
+            return self._commit(point, set(), generation) if self.files is not None else True
 
-def _check_new_ids(new_ids: np.ndarray, old_ids: np.ndarray) -> None:
-    clash = new_ids[np.isin(new_ids, old_ids)]
-    if len(clash):
-        raise ValueError(f"Invalid ids: {clash[:5].tolist()} already in the index. Remove them first.")
+    def _stream_rows(self, name: str, dim: int) -> Segment:
+        cursor = self.conn.execute("SELECT event_id, vector FROM event_embeddings ORDER BY event_id")
+        if self.files is None:
+            ids, vectors = _decode(cursor.fetchall(), dim)
+            return in_memory(ids, vectors)
+        written = 0
+        while rows := cursor.fetchmany(_CHUNK):
+            ids, vectors = _decode(rows, dim)
+            self.files.write_rows(name, written, ids, vectors)
+            written += len(ids)
+        segment = self.files.open(name, written, dim, False, 0)
+        if written >= ann.EXACT_BELOW:
+            segment.ivf = train_ivf(segment.vectors)
+            add_rows(segment.ivf, segment.vectors)
+            segment.trained_on = written
+            self.files.write_ivf(name, written, segment.ivf)
+        return segment
 
-
-def _check_query(query: np.ndarray, dim: int) -> tuple[np.ndarray, bool]:
-    q = np.asarray(query, dtype=np.float32)
-    single = q.ndim == 1
-    if single:
-        q = q[None, :]
-    if q.ndim != 2 or q.shape[1] != dim:
-        raise ValueError(f"Invalid query: shape {np.shape(query)}. It must be ({dim},) or (m, {dim}).")
-    return _normalise(q), single
-
-
-def _check_k(k: int) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"Invalid k: {k!r}. It must be a positive integer.")
-    return int(k)
-
-
-def _save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """``np.savez`` to a temporary file beside ``path``, then rename (no half-written index)."""
-    target = os.fspath(path)
-    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
-    try:
-        np.savez(tmp, **{"format_version": np.array(FORMAT_VERSION), **arrays})  # type: ignore[arg-type]
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _check_format(path: str | os.PathLike[str], data: np.lib.npyio.NpzFile, kind: str) -> None:
-    version = int(data["format_version"]) if "format_version" in data else None
-    found = str(data["kind"]) if "kind" in data else None
-    if version != FORMAT_VERSION or found != kind:
-        raise ValueError(
-            f"Invalid index file: {os.fspath(path)} (kind {found}, format {version}). "
-            f"It must be a vidspan {kind} index, format {FORMAT_VERSION}."
+    def _append(self, point: Checkpoint, generation: int, epoch: int) -> None:
+        assert self.files is not None and self.segment is not None
+        segment, count = self.segment, point.count
+        self.files.write_rows(point.segment, count, self.delta_ids, self.delta_vectors)
+        total = count + len(self.delta_ids)
+        grown = self.files.open(point.segment, total, point.dim, False, point.trained_on)
+        if segment.ivf is not None:
+            grown.ivf = ann.clone(segment.ivf)  # other threads may be searching the current one
+            add_rows(grown.ivf, self.delta_vectors)
+            self.files.write_ivf(point.segment, total, grown.ivf)
+        covered = int(self.delta_ids[-1])
+        new = Checkpoint(
+            point.segment, total, covered, point.dim, point.model, grown.kind, point.trained_on, epoch
         )
+        dead = set() if self.alive is None else set(segment.ids[~self.alive].tolist())
+        self.segment, self.checkpoint = grown, new
+        if not self._commit(new, dead, generation):
+            self.generation = None
+
+    def _commit(self, point: Checkpoint, dead: set[int], generation: int) -> bool:
+        """Make ``point`` the library's checkpoint (files already on disk), with the tombstones the rows
+        call for; then delete the files no checkpoint names."""
+        assert self.files is not None and self.segment is not None
+        self.conn.execute("COMMIT")  # leave the read snapshot; the write below sees the latest rows
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # read-only file or long-held lock: stay in memory
+            logger.warning("Cannot save the vector index of %s: %s", self.path, exc)
+            self.conn.execute("BEGIN")
+            return True
+        try:
+            now_generation, now_epoch, _ = self._state()
+            if now_epoch != point.epoch:
+                logger.info(
+                    "The vectors of %s were rewritten while indexing them: not saving the index", self.path
+                )
+                self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN")
+                return False
+            else:
+                if now_generation != generation:  # rows may have been deleted since the snapshot
+                    live = np.array(
+                        [r[0] for r in self.conn.execute(
+                            "SELECT event_id FROM event_embeddings WHERE event_id <= ?", (point.covered,))],
+                        dtype=np.int64,
+                    )  # fmt: skip
+                    dead = set(np.setdiff1d(np.asarray(self.segment.ids), live).tolist())
+                self.conn.execute("DELETE FROM _vidspan_vector_tombstones")
+                self.conn.executemany(
+                    "INSERT INTO _vidspan_vector_tombstones VALUES (?)", [(i,) for i in sorted(dead)]
+                )
+                self.conn.execute("DELETE FROM _vidspan_vector_index")
+                self.conn.execute(
+                    "INSERT INTO _vidspan_vector_index (id, segment, count, covered, dim, model, kind,"
+                    " trained_on, epoch, built_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (point.segment, point.count, point.covered, point.dim, point.model, point.kind,
+                     point.trained_on, point.epoch, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                )  # fmt: skip
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("BEGIN")  # back into a snapshot for the caller's context
+        self.files.remove_others(point.segment, point.count)
+        return True
+
+
+def _decode(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+    if dim and flat.size != dim * len(rows):
+        raise VidspanError(
+            f"The library holds vectors of mixed sizes: re-index into a new file (expected {dim})."
+        )
+    return ids, flat.astype(np.float32).reshape(len(rows), -1)
+
+
+def _exact(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return Segment(None, np.asarray(ids), np.asarray(vectors)).search(query, k)
+
+
+def files_of(path: str | os.PathLike[str]) -> Path:
+    """The folder that holds the segment files of the library at ``path``."""
+    return Path(str(path) + ".vectors")
