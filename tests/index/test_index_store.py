@@ -223,3 +223,22 @@ def test_missing_index_and_default_path(tmp_path, monkeypatch):
         assert index.path == str((tmp_path / "user" / "index.sqlite").resolve())
 
 
+def test_words_in_most_events_are_left_out_of_bm25(tmp_path, monkeypatch):
+    """A word in more than half of a large library's events adds nothing to BM25 but costs its whole
+    posting list: it is dropped, and the rows matching the other words keep their order."""
+    import vidspan.library.sqlite as store
+
+    with VideoIndex(tmp_path / "lib.sqlite") as index:
+        events = [(float(i), i + 1.0, f"A person walks past shelf {i}.") for i in range(40)]
+        events += [(50.0, 51.0, "A person opens the doors."), (60.0, 61.0, "Persons open one door slowly.")]
+        add(index, "/videos/store.mp4", events)
+        assert index._common_words(["persons", "door"]) == set()  # a small library: nothing dropped
+        full = index._text_ranking("persons door", 50, None, None, None)
+        monkeypatch.setattr(store, "COMMON_FLOOR", 10)
+        assert index._common_words(["persons", "door", "shelf"]) == {
+            "persons",
+            "shelf",
+        }  # stemmed like the index
+        pruned = index._text_ranking("persons door", 50, None, None, None)
+        assert len(full) == 42 and pruned == full[:2] and len(pruned) == 2
+        assert index.search("persons door", limit=2)[0].caption in {e[2] for e in events[-2:]}

@@ -238,3 +238,18 @@ def test_kill_9_at_any_moment_leaves_index_and_rows_agreeing(tmp_path):
             agrees_with_rows(index, path)
     with VideoIndex(path) as index:
         assert index.status()["num_events"] > 100 and index.vectors.segment.ivf is not None
+
+
+def test_a_folder_that_cannot_be_written_keeps_the_index_in_memory(tmp_path, caplog):
+    path = tmp_path / "lib.sqlite"
+    data = clustered(300, 10)
+    with VideoIndex(path) as index:
+        fill(index, data, 100)
+    (tmp_path / "lib.sqlite.vectors").write_text("not a folder")  # mkdir and every file write fail
+    with caplog.at_level(logging.WARNING), VideoIndex(path) as index:
+        index._embedder = Words({"q": data[42]})
+        assert index.search("q", limit=1)[0].event_id == 43
+        fill(index, clustered(100, 11), 100, first_video=9)
+        index.sync_vectors()  # logged, not raised: the rows are safe
+        agrees_with_rows(index, path)
+    assert "Cannot save the vector index" in caplog.text and "kept in memory" in caplog.text

@@ -42,6 +42,11 @@ NPROBE = 64
 RERANK = 100
 """Fewest IVF-PQ candidates re-ranked with exact vectors (``4 * k`` when that is more)."""
 
+MAX_NLIST = 4096
+"""Most IVF lists. Training k-means grows with ``nlist`` times its sample (``40 * nlist``): 4,096 lists
+train in about a minute on 2 cores, 16,384 would take most of an hour; at 10M events a query then scans
+about 160k codes (64 lists), still a few milliseconds."""
+
 TRAIN_PER_LIST = 40
 """Training vectors per IVF list (FAISS asks for at least 39); capped by the segment size."""
 
@@ -60,10 +65,10 @@ def _faiss() -> Any:
 
 def ivf_layout(n: int, dim: int) -> tuple[int, int]:
     """``(nlist, m)`` for ``n`` vectors of ``dim`` values: ``nlist`` a power of two near ``4 * sqrt(n)``
-    (and at most ``n / 39``),
+    (at most :data:`MAX_NLIST` and ``n / 39``),
     ``m`` the largest divisor of ``dim`` up to ``dim / 4`` (96 sub-quantizers of 8 bits for 384-d: 96 bytes
     a vector; 48 lost a tenth of recall@10 on the benchmark's harder set)."""
-    nlist = 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))
+    nlist = min(MAX_NLIST, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))
     nlist = max(1, min(nlist, 2 ** math.floor(math.log2(max(n // 39, 1)))))  # FAISS wants 39 per list
     m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
     return nlist, m

@@ -179,11 +179,21 @@ class LibraryVectors:
 
     def sync(self) -> None:
         """Fold the rows past the checkpoint into a new checkpoint on disk (appending them to the segment,
-        or rebuilding it when it has outgrown its IVF training or holds many deletions)."""
+        or rebuilding it when it has outgrown its IVF training or holds many deletions). A folder that
+        cannot be written is logged: the rows are safe, and searches score them from memory."""
         with self.lock:
             self.refresh()
             if self.files is None or self.checkpoint is None or not len(self.delta_ids):
                 return
+            before = self.generation
+            try:
+                self._fold()
+            except OSError as exc:  # not retried until the library changes
+                self.generation = before
+                logger.warning("Cannot save the vector index of %s: %s", self.path, exc)
+
+    def _fold(self) -> None:
+        with self.lock:
             with self._writer_lock():
                 self.generation = None
                 with self._snapshot():
@@ -306,18 +316,23 @@ class LibraryVectors:
         model = self.conn.execute("SELECT model FROM event_embeddings LIMIT 1").fetchone()[0]
         logger.info("Building the vector index of %s (%d events)", self.path, count)
         name = f"s{uuid.uuid4().hex[:12]}"
-        with self._writer_lock():
-            segment = self._stream_rows(name, dim)
-            covered = int(segment.ids[-1]) if len(segment) else 0
-            point = Checkpoint(
-                name, len(segment), covered, dim, model, segment.kind, segment.trained_on, epoch
-            )
-            self.segment, self.checkpoint = segment, point
-            return self._commit(point, set(), generation) if self.files is not None else True
+        try:
+            with self._writer_lock():
+                return self._build(name, dim, model, generation, epoch, persist=self.files is not None)
+        except OSError as exc:  # a read-only folder, a full disk: search from memory this time
+            logger.warning("Cannot save the vector index of %s (%s): it is kept in memory", self.path, exc)
+            return self._build(name, dim, model, generation, epoch, persist=False)
 
-    def _stream_rows(self, name: str, dim: int) -> Segment:
+    def _build(self, name: str, dim: int, model: str, generation: int, epoch: int, *, persist: bool) -> bool:
+        segment = self._stream_rows(name, dim, persist=persist)
+        covered = int(segment.ids[-1]) if len(segment) else 0
+        point = Checkpoint(name, len(segment), covered, dim, model, segment.kind, segment.trained_on, epoch)
+        self.segment, self.checkpoint = segment, point
+        return self._commit(point, set(), generation) if persist else True
+
+    def _stream_rows(self, name: str, dim: int, *, persist: bool) -> Segment:
         cursor = self.conn.execute("SELECT event_id, vector FROM event_embeddings ORDER BY event_id")
-        if self.files is None:
+        if self.files is None or not persist:
             ids, vectors = _decode(cursor.fetchall(), dim)
             return in_memory(ids, vectors)
         written = 0
