@@ -1,33 +1,45 @@
-"""Library search at scale: IVF vs exact search in numpy, and ingest into IVF and into SQLite.
+"""Library search at scale: vidspan's persisted FAISS index beside LanceDB, sqlite-vec and pgvector.
 
-For each size (100k and 1M events by default) the script generates synthetic event embeddings, then measures:
+For each data set every store gets the same rows (id, caption text, 384-d unit vector) and the same queries:
 
-- **IVF build** (events/s): :meth:`vidspan.library.vectors.IVFIndex.build` (k-means on a sample + filing every
-  vector under its nearest centroid);
-- **SQLite ingest** (events/s): a real file with one ``events`` table (id, video_id, start, end, caption text,
-  embedding as a little-endian float32 blob), all rows in one transaction with ``executemany`` (stdlib
-  ``sqlite3``), committed;
-- **query latency** p50 / p95 over single queries (default 200), for :class:`ExactIndex` and for IVF at its
-  default ``nprobe``, and IVF's recall@10 against the exact top 10.
+- **build**: vidspan ingests through :meth:`VideoIndex.add_video` (100 events a video, one transaction each,
+  with the FTS5 and vector-checkpoint triggers) and then checkpoints its vector index
+  (:meth:`VideoIndex.sync_vectors`: IVF-PQ training and filing); the peers load in bulk and build the ANN
+  index they recommend (``benchmarks/peers.py``);
+- **warm p50 / p95** (ms): one query vector at a time through the open store, after one warm-up query, and
+  **recall@10** against the exact top 10 (numpy);
+- **add 1,000** (s): 10 videos of 100 events added to the built store, durable, and then searchable (vidspan:
+  the ``add_video`` calls and the first search after them, which catches the new rows up);
+- **cold** (s, and peak RSS): a new process that opens the store from disk and answers one query. For
+  vidspan that is the real CLI, ``python -m vidspan search TEXT --db LIB`` (imports, the text embedder, BM25
+  and the vector index: the user's wall time); for the peers a one-query script with a precomputed vector.
+  pgvector's cold number excludes starting the server, which stays up.
 
-The generator mimics sentence embeddings (d = 384, unit length): every vector is a shared direction (sentence
-embeddings are anisotropic: unrelated captions still have a positive cosine), weight 0.35, plus one of
-``n / 1000`` topic centroids (weight 0.6), plus one of ``n / 100`` sub-topic centroids, each belonging to a
-random topic (weight 0.4), plus isotropic Gaussian noise of expected norm ``--noise`` (1.0), normalised;
-queries are fresh draws from the same distribution (not indexed). At 1M and noise 1.0 a query's mean cosine
-to the library is 0.07, to its nearest neighbour 0.48 and to its 10th 0.44; ``--noise 1.5`` is a harder,
-flatter variant (0.34 and 0.29) where the top 10 spread over many IVF lists.
+Data sets: ``synthetic`` is the generator below (``--noise``, default 1.0; 1.5 is the harder, flatter
+variant where the top 10 barely stand out), ``captions`` is real caption text: the sentences of DREAM-1K's
+1,000 reference descriptions (``../shared/data/dream1k``), embedded with vidspan's all-MiniLM-L6-v2, with
+held-out sentences as queries.
 
-Run ``python benchmarks/search.py`` (``--help`` for options); it needs about 8 GB of memory and 2 GB of disk
-for 1M events.
+The synthetic generator mimics sentence embeddings (d = 384, unit length): a shared direction (weight 0.35;
+sentence embeddings are anisotropic), one of ``n / 1000`` topic centroids (0.6), one of ``n / 100``
+sub-topic centroids (0.4), plus isotropic Gaussian noise of expected norm ``--noise``, normalised. Queries are
+fresh draws from the same distribution.
+
+Run ``python benchmarks/search.py --sizes 1000000`` (``--help`` for options; ``pip install
+'vidspan[bench]'`` for the peers; about 10 GB of disk and 10 GB of memory at 1M).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
+import re
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,26 +48,30 @@ from pathlib import Path
 
 import numpy as np
 
-from vidspan.library.vectors import ExactIndex, IVFIndex
+sys.path.insert(0, str(Path(__file__).parent))
+from peers import PEERS  # noqa: E402
 
 DIM = 384
 NOISE = 1.0
 SUBTOPIC_WEIGHT = 0.4
+PER_VIDEO = 100
+DREAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "dream1k" / "DREAM-1k.jsonl"
 
 
 @dataclass
-class Row:
+class Result:
+    data: str
     size: int
-    nlist: int
-    nprobe: int
-    ivf_build_s: float
-    sqlite_s: float
-    sqlite_mb: float
-    exact_p50: float
-    exact_p95: float
-    ivf_p50: float
-    ivf_p95: float
+    store: str
+    settings: str
+    build_s: float
+    warm_p50: float
+    warm_p95: float
     recall: float
+    add_s: float
+    cold_s: float
+    cold_rss_mb: float
+    disk_mb: float
 
 
 def generate(n: int, num_queries: int, noise: float = NOISE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,109 +97,231 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def sqlite_ingest(path: Path, vectors: np.ndarray, batch: int = 10_000) -> float:
-    """Seconds to insert every vector with a caption into a fresh SQLite file, in one transaction."""
-    started = time.perf_counter()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute(
-        "CREATE TABLE events (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, start REAL NOT NULL, "
-        '"end" REAL NOT NULL, caption TEXT NOT NULL, embedding BLOB NOT NULL)'
-    )
-    le = vectors.astype("<f4", copy=False)
-    with con:  # one transaction
-        for first in range(0, len(le), batch):
-            rows = [
-                (i, i // 100, (i % 100) * 4.0, (i % 100) * 4.0 + 4.0,
-                 f"event {i}: a person does thing {i % 977}", le[i].tobytes())
-                for i in range(first, min(first + batch, len(le)))
-            ]  # fmt: skip
-            con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
-    con.close()
-    return time.perf_counter() - started
+def synthetic_captions(n: int, first: int = 0) -> list[str]:
+    return [f"event {i}: a person does thing {i % 977}" for i in range(first, first + n)]
 
 
-def latencies_ms(search, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query wall time in ms and the hit ids, one query at a time (after one warm-up query)."""
+def dream_sentences(num_queries: int) -> tuple[list[str], list[str]]:
+    """DREAM-1K's reference sentences (deduplicated): the library's captions and held-out queries."""
+    sentences: list[str] = []
+    for line in DREAM.read_text().splitlines():
+        record = json.loads(line)
+        for message in record["messages"]:
+            for part in message["content"]:
+                if part.get("reference"):
+                    sentences += [
+                        s.strip() for s in re.split(r"(?<=[.!?])\s+", part["reference"]) if s.strip()
+                    ]
+    unique = list(dict.fromkeys(sentences))
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(unique))
+    queries = [unique[i] for i in order[:num_queries]]
+    return [unique[i] for i in order[num_queries:]], queries
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    truth = np.empty((len(queries), k), dtype=np.int64)
+    step = max(1, 50_000_000 // len(vectors))  # queries per matrix product: about 200 MB of scores
+    for first in range(0, len(queries), step):
+        sims = queries[first : first + step] @ vectors.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+        truth[first : first + step] = np.take_along_axis(top, order, axis=1)
+    return truth
+
+
+def timed_queries(search, queries: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """p50, p95 (ms) and recall@10 of ``search(query) -> ids``, one query at a time after a warm-up."""
     search(queries[0])
-    times, hits = [], []
-    for q in queries:
+    times, recall = [], []
+    for q, want in zip(queries, truth, strict=True):
         started = time.perf_counter()
-        ids, _ = search(q)
+        got = search(q)
         times.append((time.perf_counter() - started) * 1000)
-        hits.append(ids)
-    return np.asarray(times), np.asarray(hits)
+        recall.append(len(set(np.asarray(got)[:10].tolist()) & set(want.tolist())) / 10)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95)), float(np.mean(recall))
 
 
-def bench(n: int, num_queries: int, noise: float, nprobes: list[int], workdir: Path) -> list[Row]:
-    """One row per ``nprobe`` (the index default first) for ``n`` events."""
-    print(f"[{n:,}] generating", file=sys.stderr, flush=True)
-    vectors, queries = generate(n, num_queries, noise)
-    ids = np.arange(n, dtype=np.int64)
+def run_cold(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of a new process (the median-wall of three runs)."""
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out, err = child.communicate()
+        wall = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(f"{argv[:4]} failed: {err.decode()[-800:]}")
+        runs.append((wall, out.decode()))
+    wall, out = sorted(runs)[1]
+    rss = _child_peak_rss_mb(argv, env)
+    return wall, rss, out
 
-    print(f"[{n:,}] sqlite ingest", file=sys.stderr, flush=True)
-    db = workdir / f"events-{n}.sqlite"
-    sqlite_s = sqlite_ingest(db, vectors)
-    sqlite_mb = sum(p.stat().st_size for p in workdir.glob(f"events-{n}.sqlite*")) / 1e6
-    for p in workdir.glob(f"events-{n}.sqlite*"):
-        p.unlink()
 
-    print(f"[{n:,}] IVF build", file=sys.stderr, flush=True)
+def _child_peak_rss_mb(argv: list[str], env: dict[str, str] | None) -> float:
+    # measured by a small wrapper process: a child's ru_maxrss on Linux starts from its parent's image at
+    # fork, which would count this benchmark's own arrays
+    wrapper = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL, check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    argv = [sys.executable, "-c", wrapper, *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def disk_mb(*paths: Path) -> float:
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return total / 1e6
+
+
+def bench_vidspan(work: Path, vectors, captions, queries, truth, extra, extra_captions, text: str, data: str):
+    from vidspan.library.sqlite import VideoIndex
+    from vidspan.types import Caption, Event, Span
+
+    def add(index, first_video: int, vecs, caps) -> None:
+        for v, first in enumerate(range(0, len(vecs), PER_VIDEO), start=first_video):
+            chunk = slice(first, first + PER_VIDEO)
+            events = tuple(Event(Span(i * 4.0, i * 4.0 + 4.0), c) for i, c in enumerate(caps[chunk]))
+            caption = Caption(scene="A scene.", events=events, raw="", model="bench")
+            digest = hashlib.sha256(f"{data}{v}".encode()).hexdigest()
+            index.add_video(
+                f"/bench/{v // 1000}/v{v}.mp4", digest, caption, vecs[chunk], duration_seconds=400
+            )
+
+    db = work / "vidspan.sqlite"
     started = time.perf_counter()
-    ivf = IVFIndex.build(vectors, ids)
-    ivf_build_s = time.perf_counter() - started
+    with VideoIndex(db) as index:
+        add(index, 0, vectors, captions)
+        index.sync_vectors()
+    build_s = time.perf_counter() - started
+    with VideoIndex(db) as index:
+        # event ids are 1.. in insertion order, so id - 1 is the row in `vectors`
+        p50, p95, recall = timed_queries(
+            lambda q: np.array([i - 1 for i, _ in index.vectors.search(q, 10)]), queries, truth
+        )
+        kind = index.status()["vector_index"]
+        started = time.perf_counter()
+        add(index, len(vectors) // PER_VIDEO + 1, extra, extra_captions)
+        index.vectors.search(queries[0], 10)
+        add_s = time.perf_counter() - started
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cold_s, rss, out = run_cold(
+        [sys.executable, "-m", "vidspan", "search", text, "--db", str(db), "--json"], env
+    )
+    assert json.loads(out), "the cold search found nothing"
+    settings = f"FAISS {kind}, nprobe 64, top 100 re-ranked exactly" if kind != "exact" else "exact scan"
+    return Result(data, len(vectors), "vidspan", settings, build_s, p50, p95, recall, add_s, cold_s, rss,
+                  disk_mb(db, work / "vidspan.sqlite-wal", work / "vidspan.sqlite.vectors"))  # fmt: skip
 
-    exact = ExactIndex(vectors, ids)
-    del vectors
-    print(f"[{n:,}] queries", file=sys.stderr, flush=True)
-    exact_ms, truth = latencies_ms(lambda q: exact.search(q, 10), queries)
-    rows = []
-    for nprobe in [ivf.nprobe, *(p for p in nprobes if p != ivf.nprobe)]:
-        ivf_ms, found = latencies_ms(lambda q, nprobe=nprobe: ivf.search(q, 10, nprobe=nprobe), queries)
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
-        rows.append(Row(
-            size=n, nlist=ivf.nlist, nprobe=nprobe, ivf_build_s=ivf_build_s, sqlite_s=sqlite_s,
-            sqlite_mb=sqlite_mb, exact_p50=float(np.percentile(exact_ms, 50)),
-            exact_p95=float(np.percentile(exact_ms, 95)), ivf_p50=float(np.percentile(ivf_ms, 50)),
-            ivf_p95=float(np.percentile(ivf_ms, 95)), recall=recall,
-        ))  # fmt: skip
-    return rows
+
+def bench_peer(
+    name, work: Path, vectors, captions, queries, truth, extra, extra_captions, data: str
+) -> Result:
+    peer = PEERS[name]()
+    folder = work / name
+    folder.mkdir()
+    try:
+        started = time.perf_counter()
+        peer.build(folder, vectors, captions)
+        build_s = time.perf_counter() - started
+        p50, p95, recall = timed_queries(lambda q: peer.search(q, 10), queries, truth)
+        started = time.perf_counter()
+        peer.add(extra, len(vectors), extra_captions)
+        add_s = time.perf_counter() - started
+        query_file = work / "query.npy"
+        np.save(query_file, queries[0])
+        cold_s, rss, out = run_cold(peer.cold_command(folder, query_file, 10))
+        assert json.loads(out), f"{name}'s cold query found nothing"
+        return Result(data, len(vectors), name, peer.settings, build_s, p50, p95, recall, add_s, cold_s, rss,
+                      disk_mb(folder))  # fmt: skip
+    finally:
+        peer.close()
 
 
-def table(rows: list[Row]) -> str:
+def bench(
+    data: str, vectors, captions, queries, extra, extra_captions, text: str, stores, workdir
+) -> list[Result]:
+    print(f"[{data} {len(vectors):,}] exact top 10", file=sys.stderr, flush=True)
+    truth = exact_top(vectors, queries)
+    results = []
+    for store in stores:
+        print(f"[{data} {len(vectors):,}] {store}", file=sys.stderr, flush=True)
+        work = Path(tempfile.mkdtemp(dir=workdir))
+        try:
+            if store == "vidspan":
+                r = bench_vidspan(work, vectors, captions, queries, truth, extra, extra_captions, text, data)
+            else:
+                r = bench_peer(store, work, vectors, captions, queries, truth, extra, extra_captions, data)
+            results.append(r)
+            print(table([r]).splitlines()[-1], file=sys.stderr, flush=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def table(results: list[Result]) -> str:
     lines = [
-        "| events | IVF build events/s | SQLite ingest events/s | SQLite file | nlist / nprobe "
-        "| exact p50 / p95 ms | IVF p50 / p95 ms | speed-up (exact p50 / IVF p50) | IVF recall@10 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| data | events | store | index | build s | warm p50 / p95 ms | recall@10 | add 1,000 s "
+        "| cold s | cold peak RSS MB | disk MB |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    for r in results:
         lines.append(
-            f"| {r.size:,} | {r.size / r.ivf_build_s:,.0f} ({r.ivf_build_s:.1f} s) "
-            f"| {r.size / r.sqlite_s:,.0f} ({r.sqlite_s:.1f} s) | {r.sqlite_mb:,.0f} MB "
-            f"| {r.nlist} / {r.nprobe} | {r.exact_p50:.1f} / {r.exact_p95:.1f} "
-            f"| {r.ivf_p50:.2f} / {r.ivf_p95:.2f} | {r.exact_p50 / r.ivf_p50:.1f}x | {r.recall:.3f} |"
+            f"| {r.data} | {r.size:,} | {r.store} | {r.settings} | {r.build_s:.1f} | {r.warm_p50:.2f} / "
+            f"{r.warm_p95:.2f} | {r.recall:.3f} | {r.add_s:.2f} | {r.cold_s:.2f} | {r.cold_rss_mb:,.0f} "
+            f"| {r.disk_mb:,.0f} |"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
-        "--workdir", type=Path, default=None, help="Where the SQLite files go (default: temp)."
+        "--data", nargs="+", default=["synthetic", "captions"], choices=["synthetic", "captions"]
     )
-    parser.add_argument("--noise", type=float, default=NOISE, help="Noise norm of the generator.")
-    parser.add_argument("--nprobe", type=int, nargs="*", default=[], help="Extra nprobe values to measure.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000], help="Synthetic library sizes.")
+    parser.add_argument(
+        "--noise", type=float, nargs="+", default=[NOISE, 1.5], help="Noise norms of the generator."
+    )
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--stores", nargs="+", default=["vidspan", *PEERS], choices=["vidspan", *PEERS])
+    parser.add_argument("--workdir", type=Path, default=None, help="Where the stores go (default: temp).")
     args = parser.parse_args(argv)
+    import faiss
+
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, SQLite {sqlite3.sqlite_version}, "
-        f"noise {args.noise}"
+        f"{platform.python_version()}, numpy {np.__version__}, FAISS {faiss.__version__}, "
+        f"SQLite {sqlite3.sqlite_version}"
     )
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        rows = [r for n in args.sizes for r in bench(n, args.queries, args.noise, args.nprobe, Path(tmp))]
-    print(table(rows))
+    results: list[Result] = []
+    if "synthetic" in args.data:
+        for n, noise in ((n, noise) for n in args.sizes for noise in args.noise):
+            print(f"[synthetic {n:,}] generating", file=sys.stderr, flush=True)
+            vectors, rest = generate(n, args.queries + 1000, noise)
+            queries, extra = rest[: args.queries], rest[args.queries :]
+            label = f"synthetic, noise {noise:g}"
+            captions, more = synthetic_captions(n), synthetic_captions(1000, n)
+            text = "a person does thing 5"
+            results += bench(label, vectors, captions, queries, extra, more, text, args.stores, args.workdir)
+    if "captions" in args.data:
+        from vidspan.library.embed import default_embedder
+
+        captions, held_out = dream_sentences(args.queries + 1000)
+        print(f"[captions] embedding {len(captions) + len(held_out):,} DREAM-1K sentences", file=sys.stderr)
+        embedder = default_embedder()
+        vectors, rest = embedder.embed(captions), embedder.embed(held_out)
+        queries, extra = rest[: args.queries], rest[args.queries :]
+        results += bench("DREAM-1K sentences", vectors, captions, queries, extra, held_out[args.queries :],
+                         held_out[0], args.stores, args.workdir)  # fmt: skip
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ class Segment:
         ids: Event ids, ascending.
         vectors: ``(len(ids), dim)`` float32 (a memory map for a segment on disk).
         ivf: The FAISS index over row positions, or ``None`` (exact scan).
-        trained_on: Rows the IVF quantizers were trained on (0 without one).
+        trained_on: Rows the segment held when its IVF was trained (0 without one; retrained past 4x).
     """
 
     name: str | None
@@ -240,9 +240,10 @@ class SegmentFiles:
         """The first ``count`` rows of segment ``name``; ``ValueError`` when the files do not hold them."""
         ids_path, f32_path = self._path(name, "ids"), self._path(name, "f32")
         for path, need in ((ids_path, 8 * count), (f32_path, 4 * dim * count)):
-            size = path.stat().st_size if path.exists() else -1
-            if size < need:
-                raise ValueError(f"{path.name} holds {max(size, 0)} bytes, fewer than the {need} recorded")
+            if not path.exists():
+                raise ValueError(f"{path.name} is missing")
+            if (size := path.stat().st_size) < need:
+                raise ValueError(f"{path.name} holds {size} bytes, fewer than the {need} recorded")
         if count == 0:
             ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
         else:
