@@ -26,7 +26,7 @@ sub-topic centroids (0.4), plus isotropic Gaussian noise of expected norm ``--no
 fresh draws from the same distribution.
 
 Run ``python benchmarks/search.py --sizes 1000000`` (``--help`` for options; ``pip install
-'vidspan[bench]'`` for the peers; about 10 GB of disk and 10 GB of memory at 1M).
+'vidspan[bench]'`` for the peers; about 15 GB of disk and 10 GB of memory at 1M).
 """
 
 from __future__ import annotations
