@@ -90,6 +90,21 @@ def _glob_match(path: str, pattern: str) -> int:
     return int(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern))
 
 
+def _filters(path_glob: str | None, start: float | None, end: float | None) -> tuple[str, list[Any]]:
+    """``search``'s filters as SQL conditions on events ``e`` (each starting `` AND``) and their values."""
+    where, params = "", []
+    if path_glob is not None:
+        where += " AND e.video_id IN (SELECT id FROM videos WHERE vidspan_glob(path, ?))"
+        params.append(path_glob)
+    if start is not None:
+        where += ' AND e."end" > ?'
+        params.append(start)
+    if end is not None:
+        where += " AND e.start < ?"
+        params.append(end)
+    return where, params
+
+
 class VideoIndex(SqlReads):
     """A searchable library of captioned videos in one SQLite file (implements ``Library``).
 
@@ -331,24 +346,13 @@ class VideoIndex(SqlReads):
         match = fts_query(query, self._common_words(query_words(query)))
         if match is None:
             return []
+        where, params = _filters(path_glob, start, end)
         sql = (
-            "SELECT e.id FROM events_fts JOIN events e ON e.id = events_fts.rowid "
-            "JOIN videos v ON v.id = e.video_id WHERE events_fts MATCH ?"
-        )
-        params: list[Any] = [match]
-        if path_glob is not None:
-            sql += " AND vidspan_glob(v.path, ?)"
-            params.append(path_glob)
-        if start is not None:
-            sql += ' AND e."end" > ?'
-            params.append(start)
-        if end is not None:
-            sql += " AND e.start < ?"
-            params.append(end)
-        sql += " ORDER BY bm25(events_fts), e.id LIMIT ?"
-        params.append(depth)
+            "SELECT e.id FROM events_fts JOIN events e ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
+            + where + " ORDER BY bm25(events_fts), e.id LIMIT ?"
+        )  # fmt: skip
         with self._lock:
-            return [row[0] for row in self._conn.execute(sql, params)]
+            return [row[0] for row in self._conn.execute(sql, [match, *params, depth])]
 
     def _common_words(self, words: list[str]) -> set[str]:
         """The ``words`` in more than half of the events (and more than :data:`COMMON_FLOOR`).
@@ -389,19 +393,11 @@ class VideoIndex(SqlReads):
             return []
         self.check_embedder(self.embedder.name)
         allowed: np.ndarray | None = None
-        if path_glob is not None or start is not None or end is not None:
-            sql, params = "SELECT e.id FROM events e WHERE 1", []
-            if path_glob is not None:
-                sql += " AND e.video_id IN (SELECT id FROM videos WHERE vidspan_glob(path, ?))"
-                params.append(path_glob)
-            if start is not None:
-                sql += ' AND e."end" > ?'
-                params.append(start)
-            if end is not None:
-                sql += " AND e.start < ?"
-                params.append(end)
+        where, params = _filters(path_glob, start, end)
+        if where:
             with self._lock:
-                rows = self._conn.execute(sql + " ORDER BY e.id", params).fetchall()
+                sql = f"SELECT e.id FROM events e WHERE 1{where} ORDER BY e.id"
+                rows = self._conn.execute(sql, params).fetchall()
             allowed = np.array([r[0] for r in rows], dtype=np.int64)
             if not len(allowed):
                 return []

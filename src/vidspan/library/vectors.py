@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import sqlite3
 import threading
 import uuid
@@ -164,9 +163,8 @@ class LibraryVectors:
             if point is None or point.epoch != epoch:
                 if point is not None:
                     logger.info("The vectors of %s were rewritten: rebuilding its vector index", self.path)
-                count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
-                if count:
-                    current = self._rebuild(generation, epoch, count)
+                if self.conn.execute("SELECT 1 FROM event_embeddings LIMIT 1").fetchone():
+                    current = self._rebuild(generation, epoch)
                 else:
                     self.segment, self.checkpoint = None, None
             elif point != self.checkpoint:
@@ -211,8 +209,7 @@ class LibraryVectors:
                     ivf = self.segment.ivf
                     outgrown = total >= ann.EXACT_BELOW if ivf is None else total > 4 * point.trained_on
                     if outgrown or dead > len(self.segment) // 4:
-                        count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
-                        self._rebuild(generation, epoch, count)
+                        self._rebuild(generation, epoch)
                     else:
                         self._append(point, generation, epoch)
                     self._load_delta()
@@ -259,34 +256,35 @@ class LibraryVectors:
         if self.files is None:
             self.checkpoint = point
             return
-        try:
-            self.segment = self.files.open(
-                point.segment, point.count, point.dim, point.kind != "exact", point.trained_on
-            )
-            self.checkpoint = point
+        problem = self._open(point)
+        if problem is None:
             return
-        except (OSError, ValueError, RuntimeError) as exc:
-            problem = exc
         # another process may have just replaced this checkpoint (and removed its files): look again
         self.conn.execute("COMMIT")
         self.conn.execute("BEGIN")
         generation, epoch, newer = self._state()
         if newer is not None and newer != point and newer.epoch == epoch:
-            try:
-                self.segment = self.files.open(
-                    newer.segment, newer.count, newer.dim, newer.kind != "exact", newer.trained_on
-                )
-                self.checkpoint = newer
+            problem = self._open(newer)
+            if problem is None:
                 return
-            except (OSError, ValueError, RuntimeError) as exc:
-                problem = exc
         logger.warning(
             "The vector index of %s does not match the library (%s): rebuilding it from the rows",
             self.path,
             problem,
         )
-        count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
-        self._rebuild(generation, epoch, count)
+        self._rebuild(generation, epoch)
+
+    def _open(self, point: Checkpoint) -> Exception | None:
+        """Make ``point`` the open checkpoint; the reason when its files do not hold it."""
+        assert self.files is not None
+        try:
+            self.segment = self.files.open(
+                point.segment, point.count, point.dim, point.kind != "exact", point.trained_on
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            return exc
+        self.checkpoint = point
+        return None
 
     def _load_delta(self) -> None:
         covered = self.checkpoint.covered if self.checkpoint is not None else 0
@@ -304,7 +302,7 @@ class LibraryVectors:
             self.alive = np.ones(len(self.segment), dtype=bool)
             self.alive[self.segment.positions(np.sort(dead))] = False
 
-    def _rebuild(self, generation: int, epoch: int, count: int) -> bool:
+    def _rebuild(self, generation: int, epoch: int) -> bool:
         """A new segment from every row of the open snapshot, persisted when the library is a file; false
         when the vectors were rewritten meanwhile (the segment is then searched once and rebuilt)."""
         dims = [r[0] for r in self.conn.execute("SELECT DISTINCT dim FROM event_embeddings")]
@@ -314,6 +312,7 @@ class LibraryVectors:
             )
         dim = dims[0]
         model = self.conn.execute("SELECT model FROM event_embeddings LIMIT 1").fetchone()[0]
+        count = self.conn.execute("SELECT count(*) FROM event_embeddings").fetchone()[0]
         logger.info("Building the vector index of %s (%d events)", self.path, count)
         name = f"s{uuid.uuid4().hex[:12]}"
         try:
@@ -432,7 +431,3 @@ def _exact(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> t
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     return Segment(None, np.asarray(ids), np.asarray(vectors)).search(query, k)
 
-
-def files_of(path: str | os.PathLike[str]) -> Path:
-    """The folder that holds the segment files of the library at ``path``."""
-    return Path(str(path) + ".vectors")
