@@ -138,3 +138,29 @@ def test_postgres_library_refuses_another_embedder_and_vectors_of_another_size(
         assert index.search("a red car drives past the camera", limit=1)[0].video.endswith(
             "car-detection.mp4"
         )
+
+
+def no_events(clip, prompt):
+    return "Scene: an empty room.\nEvents:\n"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_library_without_vectors_yet_keeps_the_embedder_it_was_indexed_with(
+    store, tiny_st, shared_videos, tmp_path, request
+):
+    db = tmp_path / "empty.sqlite" if store == "sqlite" else request.getfixturevalue("new_database")()
+    embedder = default_embedder() if store == "postgres" else SentenceTransformerEmbedder(str(tiny_st))
+    other = SentenceTransformerEmbedder(str(tiny_st)) if store == "postgres" else default_embedder()
+    empty = MockVideoModel([no_events])
+    report = index_paths([shared_videos / CLIPS[0]], empty, db, embedder=embedder, **LIGHT)
+    assert report.indexed and report.num_events == 0
+    with open_index(db, create=False) as index:
+        assert index.stored_embedder() == (embedder.name, embedder.dim)  # recorded without any vector
+        assert index.embedder.name == embedder.name
+    with pytest.raises(EmbedderMismatchError, match=f"cannot add vectors from {other.name}"):
+        index_paths([shared_videos / CLIPS[1]], MockVideoModel([caption]), db, embedder=other, **LIGHT)
+    # a later run without --embedder uses the recorded one, so its vectors match
+    index_paths([shared_videos / CLIPS[1]], MockVideoModel([caption]), db, **LIGHT)
+    with open_index(db, create=False) as index:
+        assert index.stored_embedder() == (embedder.name, embedder.dim)
+        assert index.search("a red car drives past the camera", limit=1)[0].video.endswith(CLIPS[1])

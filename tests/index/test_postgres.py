@@ -20,7 +20,7 @@ pgserver = pytest.importorskip("pgserver")
 from vidspan.cli.main import cli  # noqa: E402
 from vidspan.library.indexer import file_sha256, index_paths  # noqa: E402
 from vidspan.library.open import is_postgres_url, open_index  # noqa: E402
-from vidspan.library.postgres import PgVideoIndex, PostgresError, glob_to_regex, redact_url  # noqa: E402
+from vidspan.library.postgres import PG_MIGRATIONS, PgVideoIndex, PostgresError, glob_to_regex, redact_url  # noqa: E402
 from vidspan.library.sqlite import IndexNotFoundError, VideoIndex  # noqa: E402
 from vidspan.testing.mock import MockVideoModel  # noqa: E402
 from vidspan.types import Caption, Event, Span  # noqa: E402
@@ -83,7 +83,7 @@ def test_schema_and_status(libraries):
     url, pg, lite = libraries
     status = pg.status()
     assert status["num_videos"] == 5 and status["num_events"] == 10 and status["num_embeddings"] == 10
-    assert status["schema_version"] == status["schema_latest"] == 1
+    assert status["schema_version"] == status["schema_latest"] == len(PG_MIGRATIONS)
     assert status["embedding_models"] == lite.status()["embedding_models"]
     assert status["vector_backend"] == "pgvector-hnsw" and status["size_bytes"] > 0
     indexes = {
@@ -94,10 +94,10 @@ def test_schema_and_status(libraries):
     assert "gin (tsv)" in indexes["events_tsv"]
     # opening again is idempotent: no migration re-runs
     with PgVideoIndex(url) as again:
-        assert again.status()["schema_version"] == 1
-    assert [r[0] for r in pg._conn.execute("SELECT name FROM _vidspan_migrations")] == [
-        "create_videos_and_events"
-    ]
+        assert again.status()["schema_version"] == len(PG_MIGRATIONS)
+    assert [r[0] for r in pg._conn.execute("SELECT name FROM _vidspan_migrations ORDER BY version")] == [
+        fn.__name__ for fn in PG_MIGRATIONS
+    ] == ["create_videos_and_events", "create_embedder_record"]
 
 
 def test_videos_events_and_captions_match_sqlite(libraries):

@@ -158,6 +158,8 @@ def index_paths(
     index = open_index(db) if isinstance(db, (str, os.PathLike)) else db
     embed = embedder or index.embedder  # the library's own embedder
     index.check_embedder(embed.name, writing=True)  # before any captioning
+    if index.stored_embedder() is None:  # a new library keeps its embedder even before it has vectors
+        index.record_embedder(embed.name, embed.dim)
     # model options (device, base_url...) load the model once, on the first video that needs captioning;
     # a model or embedder that cannot load stops the run instead of failing every file
     model_options = {

@@ -150,6 +150,20 @@ def create_vector_checkpoint(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def create_embedder_record(conn: sqlite3.Connection) -> None:
+    """The library's embedder, recorded when it is first indexed: a library with no vectors yet (every
+    video failed, or had no events) still knows the embedder it was created with."""
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE _vidspan_embedder (
+            id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, dim INTEGER NOT NULL
+        );
+        """,
+    )
+
+
 def _execute_all(conn: sqlite3.Connection, script: str) -> None:
     # not executescript(): it commits the open transaction first. Statements end with ";" at a line end;
     # a trigger body (BEGIN ... END;) is kept whole.

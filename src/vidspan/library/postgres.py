@@ -163,6 +163,15 @@ def create_videos_and_events(conn: Any) -> None:
         conn.execute(statement)
 
 
+@_pg_migration
+def create_embedder_record(conn: Any) -> None:
+    """The library's embedder, recorded when it is first indexed (a library with no vectors yet)."""
+    conn.execute(
+        "CREATE TABLE _vidspan_embedder (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, "
+        "dim INTEGER NOT NULL)"
+    )
+
+
 def _migrate(conn: Any, *, create: bool, where: str) -> int:
     """Apply pending migrations (each in its own transaction, serialised by an advisory lock); returns the
     schema version. With ``create`` false an empty database raises :class:`IndexNotFoundError`."""
@@ -361,6 +370,7 @@ class PgVideoIndex(SqlReads):
                     )
                 if progress is not None:
                     progress(min(start + batch_size, len(rows)), len(rows))
+            self._write_embedder(conn, embedder.name, embedder.dim)
         self._embedder = embedder
         return len(rows)
 

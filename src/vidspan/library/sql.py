@@ -90,9 +90,29 @@ class SqlReads:
         return self._embedder
 
     def stored_embedder(self) -> tuple[str, int] | None:
-        """``(name, dim)`` of the embedder that made this library's vectors, or ``None`` when empty."""
-        row = self._query_one(self.EMBEDDER_SQL, ())
-        return (str(row[0]), int(row[1])) if row and row[0] is not None else None
+        """``(name, dim)`` of the embedder that made this library's vectors, else the one recorded when it
+        was first indexed (:meth:`record_embedder`), else ``None``."""
+        for sql in (self.EMBEDDER_SQL, "SELECT name, dim FROM _vidspan_embedder"):
+            row = self._query_one(sql, ())
+            if row and row[0] is not None:
+                return str(row[0]), int(row[1])
+        return None
+
+    def record_embedder(self, name: str, dim: int) -> None:
+        """Record ``name`` (``dim`` values a vector) as the library's embedder, so that a library without
+        vectors yet keeps it (``vidspan index`` records it; a re-embed replaces it)."""
+        with self._transaction() as conn:
+            self._write_embedder(conn, name, dim)
+
+    def _write_embedder(self, conn: Any, name: str, dim: int) -> None:
+        """The upsert behind :meth:`record_embedder`, inside the caller's transaction ``conn``."""
+        conn.execute(
+            self._sql(
+                "INSERT INTO _vidspan_embedder (id, name, dim) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, dim = excluded.dim"
+            ),
+            (name, int(dim)),
+        )
 
     def check_embedder(self, name: str, *, writing: bool = False) -> None:
         """Refuse an embedder other than the library's own, in one sentence that says how to convert.
