@@ -5,23 +5,33 @@ A segment is three files in the library's ``<db>.vectors/`` folder, all named af
 - ``NAME.ids``: the event ids, int64, ascending (row ``i`` of the segment is event ``ids[i]``);
 - ``NAME.f32``: their unit vectors, float32, row-major; memory-mapped, so only the rows a query re-ranks
   are read;
-- ``NAME.faiss``: a FAISS ``IVF{nlist},PQ{m}`` index whose ids are row positions (absent below
-  :data:`EXACT_BELOW` rows, where the vectors are scanned exactly).
+- ``NAME.faiss``: a FAISS ``IVF{nlist},PQ{m}x4fs`` index (4-bit PQ codes laid out for FastScan's SIMD
+  lookups) whose ids are row positions (absent below :data:`EXACT_BELOW` rows, where the vectors are
+  scanned exactly).
 
 The ``.ids`` and ``.f32`` files only grow: a segment row count ``n`` means "the first ``n`` rows", so
 appending the rows of a later checkpoint never disturbs a reader of an earlier one, and bytes past ``n``
 (a crash during an append) are ignored and overwritten next time. The ``.faiss`` file is rewritten whole
-(its PQ codes are 1/32 of the vectors' size) under a temporary name and renamed into place.
+(its PQ codes are 1/16 of the vectors' size: 96 bytes a 384-d vector) under a temporary name and renamed
+into place.
 
-Search is two-stage: IVF-PQ proposes ``rerank`` candidates (``nprobe`` lists scanned with compressed
-codes), and their exact float32 vectors re-rank them, so scores are exact cosines and PQ's coarse
-distances only decide which candidates are looked at. Measured in ``benchmarks/search.py``.
+Search is two-stage: IVF-PQ proposes :data:`RERANK` candidates (a quarter of the lists scanned with the
+compressed codes, :func:`nprobe_for`), and their exact float32 vectors re-rank them, so scores are exact
+cosines and PQ's coarse distances only decide which candidates are looked at.
+
+Why a quarter of the lists: in the benchmark's synthetic sets at 10M events, the true top 10 of a query are
+spread over the lists (42% in the nearest list, 66% in the nearest 64 of 4,096, 96% in the nearest 1,024),
+because among 10M draws many unrelated events come close by chance. Recall is then bounded by the share
+of the library scanned, whatever the codes. FastScan's 4-bit codes are scanned about 10 times faster than
+8-bit PQ codes of the same size (2.5M codes of 192 sub-quantizers in about 30 ms on one core), so scanning
+a quarter keeps a 10M query in tens of milliseconds. Measured in ``benchmarks/search.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +46,17 @@ logger = logging.getLogger(__name__)
 EXACT_BELOW = 32_768
 """Segments with fewer rows have no IVF index: an exact scan of 32k 384-d vectors takes about 2 ms."""
 
-NPROBE = 64
-"""IVF lists scanned per query (of ``nlist``, about ``4 * sqrt(n)``)."""
+PROBE_SHARE = 4
+"""A query scans ``1 / PROBE_SHARE`` of the IVF lists (see the module docstring)."""
 
-RERANK = 100
-"""Fewest IVF-PQ candidates re-ranked with exact vectors (``4 * k`` when that is more)."""
+RERANK = 300
+"""Fewest IVF-PQ candidates re-ranked with exact vectors (``4 * k`` when that is more). 4-bit codes rank
+coarsely: at 10M, 100 candidates kept 0.930 of the true top 10, 300 kept 0.963, 1,000 kept 0.965."""
 
 MAX_NLIST = 4096
-"""Most IVF lists. Training k-means grows with ``nlist`` times its sample (``40 * nlist``): 4,096 lists
-train in about a minute on 2 cores, 16,384 would take most of an hour; at 10M events a query then scans
-about 160k codes (64 lists), still a few milliseconds."""
+"""Most IVF lists. Training k-means and assigning every vector to its list grow with ``nlist``: 4,096
+lists train in about a minute on 2 cores and take 10M vectors in about 5 minutes (16,384 would take four
+times as long, for lists the queries scan a quarter of anyway)."""
 
 TRAIN_PER_LIST = 40
 """Training vectors per IVF list (FAISS asks for at least 39); capped by the segment size."""
@@ -65,13 +76,18 @@ def _faiss() -> Any:
 
 def ivf_layout(n: int, dim: int) -> tuple[int, int]:
     """``(nlist, m)`` for ``n`` vectors of ``dim`` values: ``nlist`` a power of two near ``4 * sqrt(n)``
-    (at most :data:`MAX_NLIST` and ``n / 39``),
-    ``m`` the largest divisor of ``dim`` up to ``dim / 4`` (96 sub-quantizers of 8 bits for 384-d: 96 bytes
-    a vector; 48 lost a tenth of recall@10 on the benchmark's harder set)."""
+    (at most :data:`MAX_NLIST` and ``n / 39``), ``m`` the largest even divisor of ``dim`` up to
+    ``dim / 2`` (192 sub-quantizers of 4 bits for 384-d: 96 bytes a vector; with 96, 4-bit codes ranked
+    too coarsely for 300 re-ranked candidates to hold the top 10 of queries far from every cluster)."""
     nlist = min(MAX_NLIST, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))
     nlist = max(1, min(nlist, 2 ** math.floor(math.log2(max(n // 39, 1)))))  # FAISS wants 39 per list
-    m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
-    return nlist, m
+    even = [d for d in range(2, max(2, dim // 2) + 1, 2) if dim % d == 0]
+    return nlist, max(even) if even else dim
+
+
+def nprobe_for(nlist: int) -> int:
+    """The IVF lists a query scans: a quarter of them (:data:`PROBE_SHARE`), at least 16."""
+    return min(nlist, max(16, nlist // PROBE_SHARE))
 
 
 @dataclass
@@ -91,6 +107,8 @@ class Segment:
     vectors: np.ndarray
     ivf: Any = None
     trained_on: int = 0
+    mapping: mmap.mmap | None = None
+    """The ``.f32`` file's memory map behind ``vectors`` (``None`` in memory): rows are read through it."""
 
     @property
     def dim(self) -> int:
@@ -104,7 +122,20 @@ class Segment:
         """``exact``, or the FAISS factory string of the IVF index."""
         if self.ivf is None:
             return "exact"
-        return f"IVF{self.ivf.nlist},PQ{self.ivf.pq.M}"
+        return f"IVF{self.ivf.nlist},PQ{self.ivf.pq.M}x4fs"
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at ``positions`` (ascending). From a file, every row's pages are first asked for at
+        once (``MADV_WILLNEED``), so the reads of rows not yet in the page cache overlap instead of
+        faulting in one by one: 100 rows of a 15 GB file took 1.5 s one by one on a busy disk, 15 ms so."""
+        if self.mapping is not None and len(positions) and hasattr(mmap, "MADV_WILLNEED"):
+            width, page = 4 * self.dim, mmap.PAGESIZE
+            first, last = positions * width // page, ((positions + 1) * width - 1) // page
+            breaks = np.flatnonzero(first[1:] > last[:-1] + 1) + 1  # runs of adjacent pages, one call each
+            starts, ends = first[np.r_[0, breaks]].tolist(), last[np.r_[breaks - 1, -1]].tolist()
+            for a, b in zip(starts, ends, strict=True):
+                self.mapping.madvise(mmap.MADV_WILLNEED, a * page, (b - a + 1) * page)
+        return self.vectors[positions]
 
     def positions(self, event_ids: np.ndarray) -> np.ndarray:
         """Row positions of those of ``event_ids`` (ascending) that are in this segment."""
@@ -114,7 +145,7 @@ class Segment:
         return pos[self.ids[pos] == event_ids[inside]]
 
     def search(
-        self, query: np.ndarray, k: int, keep: np.ndarray | None = None, *, nprobe: int = NPROBE
+        self, query: np.ndarray, k: int, keep: np.ndarray | None = None, *, nprobe: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar rows among those whose ``keep`` entry is true (all when ``None``):
         ``(event ids, cosines)``, best first."""
@@ -125,7 +156,8 @@ class Segment:
         if self.ivf is None:
             return _top(self.ids, self.vectors @ query, k, keep)
         faiss = _faiss()
-        params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.ivf.nlist))
+        nprobe = nprobe_for(self.ivf.nlist) if nprobe is None else min(nprobe, self.ivf.nlist)
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
         if keep is not None:
             bits = np.packbits(keep, bitorder="little")
             params.sel = selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))  # noqa: F841 (kept alive)
@@ -134,7 +166,7 @@ class Segment:
         rows = np.sort(found[0][found[0] >= 0])  # ascending: the memory map is read front to back
         if not len(rows):
             return _empty()
-        return _top(self.ids[rows], self.vectors[rows] @ query, k)
+        return _top(self.ids[rows], self.rows(rows) @ query, k)
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -167,15 +199,18 @@ def merge_top(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> list[tuple[
 
 
 def train_ivf(vectors: np.ndarray, seed: int = 0) -> Any:
-    """A trained, empty ``IVF{nlist},PQ{m}`` inner-product index for vectors like ``vectors``."""
+    """A trained, empty ``IVF{nlist},PQ{m}x4fs`` inner-product index for vectors like ``vectors``.
+
+    The k-means is spherical (unit centroids): the lists are then the nearest by cosine, where plain
+    k-means centroids of unequal length would draw vectors to the longest ones under inner product."""
     faiss = _faiss()
     n, dim = vectors.shape
     nlist, m = ivf_layout(n, dim)
     sample = min(n, TRAIN_PER_LIST * nlist)
     rows = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-    # np: no polysemous training, which is for Hamming-distance search and took 80% of the training time
-    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}np", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}x4fs", faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
+    index.cp.spherical = True
     index.pq.cp.seed = seed
     index.train(np.ascontiguousarray(vectors[rows], dtype=np.float32))
     return index
@@ -244,11 +279,16 @@ class SegmentFiles:
                 raise ValueError(f"{path.name} is missing")
             if (size := path.stat().st_size) < need:
                 raise ValueError(f"{path.name} holds {size} bytes, fewer than the {need} recorded")
+        mapping = None
         if count == 0:
             ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
         else:
             ids = np.memmap(ids_path, dtype="<i8", mode="r", shape=(count,))
-            vectors = np.memmap(f32_path, dtype="<f4", mode="r", shape=(count, dim))
+            with open(f32_path, "rb") as f:
+                mapping = mmap.mmap(f.fileno(), 4 * dim * count, access=mmap.ACCESS_READ)
+            if hasattr(mmap, "MADV_RANDOM"):  # a query reads scattered rows: no read-ahead around each
+                mapping.madvise(mmap.MADV_RANDOM)
+            vectors = np.frombuffer(mapping, dtype="<f4", count=dim * count).reshape(count, dim)
         ivf = None
         if has_ivf:
             faiss = _faiss()
@@ -258,7 +298,7 @@ class SegmentFiles:
             ivf = faiss.read_index(str(path))
             if ivf.ntotal != count or ivf.d != dim:
                 raise ValueError(f"{path.name} holds {ivf.ntotal} vectors of {ivf.d}, not {count} of {dim}")
-        return Segment(name, ids, vectors, ivf, trained_on)
+        return Segment(name, ids, vectors, ivf, trained_on, mapping)
 
     def remove_others(self, name: str, count: int) -> None:
         """Delete every segment file that the checkpoint ``(name, count)`` does not use (earlier

@@ -159,7 +159,7 @@ def index_paths(
     embed = embedder or index.embedder  # the library's own embedder
     index.check_embedder(embed.name, writing=True)  # before any captioning
     if index.stored_embedder() is None:  # a new library keeps its embedder even before it has vectors
-        index.record_embedder(embed.name, embed.dim)
+        index.record_embedder(embed.name, index.embedder_dim(embed))
     # model options (device, base_url...) load the model once, on the first video that needs captioning;
     # a model or embedder that cannot load stops the run instead of failing every file
     model_options = {

@@ -123,7 +123,7 @@ class LibraryVectors:
         else:
             rows = segment.positions(allowed)
             if len(rows) <= EXACT_FILTER:
-                parts.append(_exact(segment.ids[rows], segment.vectors[rows], query, k))
+                parts.append(_exact(segment.ids[rows], segment.rows(rows), query, k))
             else:
                 keep = np.zeros(len(segment), dtype=bool)
                 keep[rows] = True
@@ -131,7 +131,7 @@ class LibraryVectors:
                     keep &= alive
                 found = segment.search(query, k, keep)
                 if len(found[0]) < k:  # a selective filter the probed lists barely reach: score them all
-                    found = _exact(segment.ids[rows], segment.vectors[rows], query, k)
+                    found = _exact(segment.ids[rows], segment.rows(rows), query, k)
                 parts.append(found)
             inside = np.isin(delta_ids, allowed)
             parts.append(_exact(delta_ids[inside], delta_vectors[inside], query, k))
