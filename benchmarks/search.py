@@ -225,6 +225,8 @@ def bench_vidspan(work: Path, vectors, captions, queries, truth, extra, extra_ca
             lambda q: np.array([i - 1 for i, _ in index.vectors.search(q, 10)]), queries, truth
         )
         kind = index.status()["vector_index"]
+        coverage = list_coverage(index.vectors.segment, vectors, queries, truth)
+        rows = len(index.vectors.segment) if index.vectors.segment is not None else 0
         started = time.perf_counter()
         add(index, len(vectors) // PER_VIDEO + 1, extra, extra_captions)
         index.vectors.search(queries[0], 10)
@@ -239,9 +241,30 @@ def bench_vidspan(work: Path, vectors, captions, queries, truth, extra, extra_ca
         from vidspan.library.ann import RERANK, nprobe_for
 
         nlist = int(kind.split(",")[0][3:])
-        settings = f"FAISS {kind}, nprobe {nprobe_for(nlist)}, top {RERANK} re-ranked exactly"
+        nprobe = nprobe_for(nlist, rows)
+        settings = f"FAISS {kind}, nprobe {nprobe}, top {RERANK} re-ranked exactly"
+        print(f"[{data} {len(vectors):,}] share of the true top 10 in the query's nearest IVF lists: "
+              + ", ".join(f"{p:,} lists {c:.3f}" for p, c in coverage.items()), flush=True)  # fmt: skip
     return Result(data, len(vectors), "vidspan", settings, build_s, p50, p95, recall, add_s, cold_s, rss,
                   disk_mb(db, work / "vidspan.sqlite-wal", work / "vidspan.sqlite.vectors"))  # fmt: skip
+
+
+def list_coverage(segment, vectors, queries, truth) -> dict[int, float]:
+    """The share of each query's true top 10 that lie in its nearest 1, 16, 64, ... IVF lists (each row
+    in the list of its nearest centroid, as FAISS files it): the recall an IVF scan of that many lists
+    could reach with exact codes."""
+    if segment is None or segment.ivf is None:
+        return {}
+    centroids = segment.ivf.quantizer.reconstruct_n(0, segment.ivf.nlist)
+    ranks = []
+    for q, want in zip(queries, truth, strict=True):
+        order = np.empty(len(centroids), dtype=np.int64)
+        order[np.argsort(-(centroids @ q))] = np.arange(len(centroids))
+        rows = np.sort(want)
+        ranks.append(order[np.argmax(np.asarray(vectors[rows]) @ centroids.T, axis=1)])
+    ranks = np.concatenate(ranks)
+    probes = [p for p in (1, 16, 64, 256, 1024, 2048) if p <= len(centroids)]
+    return {p: float(np.mean(ranks < p)) for p in probes}
 
 
 def bench_peer(

@@ -253,3 +253,22 @@ def test_a_folder_that_cannot_be_written_keeps_the_index_in_memory(tmp_path, cap
         index.sync_vectors()  # logged, not raised: the rows are safe
         agrees_with_rows(index, path)
     assert "Cannot save the vector index" in caplog.text and "kept in memory" in caplog.text
+
+
+def test_an_earlier_vidspans_ivf_file_is_rebuilt_as_fastscan(small_ivf, tmp_path, caplog):
+    import faiss
+
+    path = str(tmp_path / "lib.sqlite")
+    data = clustered(1500, 3)
+    with VideoIndex(path) as index:
+        fill(index, data, 100)
+        index.sync_vectors()
+    (old,) = (tmp_path / "lib.sqlite.vectors").glob("*.faiss")
+    earlier = faiss.index_factory(DIM, "IVF16,PQ8np", faiss.METRIC_INNER_PRODUCT)  # the 8-bit layout
+    earlier.train(data)
+    earlier.add(data)
+    faiss.write_index(earlier, str(old))
+    with caplog.at_level(logging.WARNING, logger="vidspan.library.vectors"), VideoIndex(path) as index:
+        got = index.vectors.search(data[7], 1)
+        assert got[0][0] == 8 and index.status()["vector_index"].endswith("x4fs")
+    assert "IndexIVFPQ of an earlier vidspan" in caplog.text and "rebuilding it from the rows" in caplog.text

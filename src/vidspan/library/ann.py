@@ -15,16 +15,17 @@ appending the rows of a later checkpoint never disturbs a reader of an earlier o
 (its PQ codes are 1/16 of the vectors' size: 96 bytes a 384-d vector) under a temporary name and renamed
 into place.
 
-Search is two-stage: IVF-PQ proposes :data:`RERANK` candidates (a quarter of the lists scanned with the
-compressed codes, :func:`nprobe_for`), and their exact float32 vectors re-rank them, so scores are exact
-cosines and PQ's coarse distances only decide which candidates are looked at.
+Search is two-stage: IVF-PQ proposes :data:`RERANK` candidates from a share of the lists that grows with
+the library (:func:`nprobe_for`), scanned with the compressed codes, and their exact float32 vectors
+re-rank them, so scores are exact cosines and PQ's coarse distances only decide which rows are looked at.
 
-Why a quarter of the lists: in the benchmark's synthetic sets at 10M events, the true top 10 of a query are
-spread over the lists (42% in the nearest list, 66% in the nearest 64 of 4,096, 96% in the nearest 1,024),
-because among 10M draws many unrelated events come close by chance. Recall is then bounded by the share
-of the library scanned, whatever the codes. FastScan's 4-bit codes are scanned about 10 times faster than
-8-bit PQ codes of the same size (2.5M codes of 192 sub-quantizers in about 30 ms on one core), so scanning
-a quarter keeps a 10M query in tens of milliseconds. Measured in ``benchmarks/search.py``.
+Why the share grows: in the benchmark's synthetic sets at 10M events, the true top 10 of a query are
+spread over the lists (42% in the nearest list, 66% in the nearest 64 of 4,096, 96% in the nearest
+1,024), because among 10M draws many unrelated events come close by chance; at 1M, 64 lists hold nearly
+all of them. Recall is bounded by the share of the library scanned, whatever the codes. FastScan's 4-bit
+codes are scanned about 10 times faster than 8-bit PQ codes of the same size (2.5M codes of 192
+sub-quantizers in about 30 ms on one core), so scanning a quarter keeps a 10M query in tens of
+milliseconds. Measured in ``benchmarks/search.py``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ logger = logging.getLogger(__name__)
 EXACT_BELOW = 32_768
 """Segments with fewer rows have no IVF index: an exact scan of 32k 384-d vectors takes about 2 ms."""
 
-PROBE_SHARE = 4
-"""A query scans ``1 / PROBE_SHARE`` of the IVF lists (see the module docstring)."""
+PROBE_FULL = 40_000_000
+"""A segment of ``n`` rows scans ``n / PROBE_FULL`` of its IVF lists (at least :data:`MIN_PROBE`): a
+quarter at 10M (see the module docstring)."""
+
+MIN_PROBE = 64
+"""Fewest IVF lists a query scans."""
 
 RERANK = 300
 """Fewest IVF-PQ candidates re-ranked with exact vectors (``4 * k`` when that is more). 4-bit codes rank
@@ -85,9 +90,10 @@ def ivf_layout(n: int, dim: int) -> tuple[int, int]:
     return nlist, max(even) if even else dim
 
 
-def nprobe_for(nlist: int) -> int:
-    """The IVF lists a query scans: a quarter of them (:data:`PROBE_SHARE`), at least 16."""
-    return min(nlist, max(16, nlist // PROBE_SHARE))
+def nprobe_for(nlist: int, n: int) -> int:
+    """The IVF lists a query of a segment of ``n`` rows scans: ``nlist * n / PROBE_FULL``, at least
+    :data:`MIN_PROBE` (102 of 4,096 at 1M, 1,024 at 10M)."""
+    return min(nlist, max(MIN_PROBE, round(nlist * n / PROBE_FULL)))
 
 
 @dataclass
@@ -156,7 +162,7 @@ class Segment:
         if self.ivf is None:
             return _top(self.ids, self.vectors @ query, k, keep)
         faiss = _faiss()
-        nprobe = nprobe_for(self.ivf.nlist) if nprobe is None else min(nprobe, self.ivf.nlist)
+        nprobe = nprobe_for(self.ivf.nlist, n) if nprobe is None else min(nprobe, self.ivf.nlist)
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if keep is not None:
             bits = np.packbits(keep, bitorder="little")
@@ -296,6 +302,8 @@ class SegmentFiles:
             if not path.exists():
                 raise ValueError(f"{path.name} is missing")
             ivf = faiss.read_index(str(path))
+            if not isinstance(ivf, faiss.IndexIVFPQFastScan):  # an earlier vidspan's 8-bit IVF-PQ
+                raise ValueError(f"{path.name} is a {type(ivf).__name__} of an earlier vidspan")
             if ivf.ntotal != count or ivf.d != dim:
                 raise ValueError(f"{path.name} holds {ivf.ntotal} vectors of {ivf.d}, not {count} of {dim}")
         return Segment(name, ids, vectors, ivf, trained_on, mapping)
