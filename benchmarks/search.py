@@ -225,8 +225,8 @@ def bench_vidspan(work: Path, vectors, captions, queries, truth, extra, extra_ca
             lambda q: np.array([i - 1 for i, _ in index.vectors.search(q, 10)]), queries, truth
         )
         kind = index.status()["vector_index"]
-        coverage = list_coverage(index.vectors.segment, vectors, queries, truth)
-        rows = len(index.vectors.segment) if index.vectors.segment is not None else 0
+        segment = index.vectors.segment
+        coverage = list_coverage(segment, vectors, queries, truth)
         started = time.perf_counter()
         add(index, len(vectors) // PER_VIDEO + 1, extra, extra_captions)
         index.vectors.search(queries[0], 10)
@@ -237,11 +237,10 @@ def bench_vidspan(work: Path, vectors, captions, queries, truth, extra, extra_ca
     )
     assert json.loads(out), "the cold search found nothing"
     settings = "exact scan"
-    if kind != "exact":
+    if segment is not None and segment.ivf is not None:
         from vidspan.library.ann import RERANK, nprobe_for
 
-        nlist = int(kind.split(",")[0][3:])
-        nprobe = nprobe_for(nlist, rows)
+        nprobe = nprobe_for(segment.ivf.nlist, len(segment))
         settings = f"FAISS {kind}, nprobe {nprobe}, top {RERANK} re-ranked exactly"
         print(f"[{data} {len(vectors):,}] share of the true top 10 in the query's nearest IVF lists: "
               + ", ".join(f"{p:,} lists {c:.3f}" for p, c in coverage.items()), flush=True)  # fmt: skip

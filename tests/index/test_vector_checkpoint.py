@@ -37,6 +37,7 @@ class Words:
     """A fixed-vector embedder for queries: ``embed([text])`` returns the vector registered for text."""
 
     name = "all-minilm-l6-v2"
+    dim = DIM
 
     def __init__(self, table: dict[str, np.ndarray]):
         self.table = table

@@ -20,9 +20,9 @@ the library (:func:`nprobe_for`), scanned with the compressed codes, and their e
 re-rank them, so scores are exact cosines and PQ's coarse distances only decide which rows are looked at.
 
 Why the share grows: in the benchmark's synthetic sets at 10M events, the true top 10 of a query are
-spread over the lists (42% in the nearest list, 66% in the nearest 64 of 4,096, 96% in the nearest
-1,024), because among 10M draws many unrelated events come close by chance; at 1M, 64 lists hold nearly
-all of them. Recall is bounded by the share of the library scanned, whatever the codes. FastScan's 4-bit
+spread over the lists (at noise 1.0, 36% in the nearest list, 61% in the nearest 64 of 4,096, 95% in the
+nearest 1,024), because among 10M draws many unrelated events come close by chance; at 1M, 16 lists
+hold all of them. Recall is bounded by the share of the library scanned, whatever the codes. FastScan's 4-bit
 codes are scanned about 10 times faster than 8-bit PQ codes of the same size (2.5M codes of 192
 sub-quantizers in about 30 ms on one core), so scanning a quarter keeps a 10M query in tens of
 milliseconds. Measured in ``benchmarks/search.py``.

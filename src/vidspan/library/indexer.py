@@ -157,9 +157,10 @@ def index_paths(
     report = IndexReport(total=len(files))
     index = open_index(db) if isinstance(db, (str, os.PathLike)) else db
     embed = embedder or index.embedder  # the library's own embedder
-    index.check_embedder(embed.name, writing=True)  # before any captioning
     if index.stored_embedder() is None:  # a new library keeps its embedder even before it has vectors
-        index.record_embedder(embed.name, index.embedder_dim(embed))
+        index.record_embedder(embed.name, embed.dim)
+    else:
+        index.check_embedder(embed.name, writing=True)  # before any captioning
     # model options (device, base_url...) load the model once, on the first video that needs captioning;
     # a model or embedder that cannot load stops the run instead of failing every file
     model_options = {

@@ -370,7 +370,7 @@ class PgVideoIndex(SqlReads):
                     )
                 if progress is not None:
                     progress(min(start + batch_size, len(rows)), len(rows))
-            self._write_embedder(conn, embedder.name, self.embedder_dim(embedder))
+            self._write_embedder(conn, embedder.name, embedder.dim)
         self._embedder = embedder
         return len(rows)
 

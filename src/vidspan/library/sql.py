@@ -104,12 +104,6 @@ class SqlReads:
         with self._transaction() as conn:
             self._write_embedder(conn, name, dim)
 
-    @staticmethod
-    def embedder_dim(embedder: Any) -> int:
-        """The size of ``embedder``'s vectors: its ``dim``, or the length of one vector it makes."""
-        dim = getattr(embedder, "dim", None)
-        return int(dim) if dim else int(len(embedder.embed(["dimension"])[0]))
-
     def _write_embedder(self, conn: Any, name: str, dim: int) -> None:
         """The upsert behind :meth:`record_embedder`, inside the caller's transaction ``conn``."""
         conn.execute(

@@ -254,7 +254,7 @@ class VideoIndex(SqlReads):
                 )  # fmt: skip
                 if progress is not None:
                     progress(min(start + batch_size, len(rows)), len(rows))
-            self._write_embedder(conn, embedder.name, self.embedder_dim(embedder))
+            self._write_embedder(conn, embedder.name, embedder.dim)
         self._embedder = embedder
         return len(rows)
 
